@@ -1,0 +1,153 @@
+"""Norwegian national ids: classification, check digits, birth dates, synthetic ids and masking (SPEC §5)."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+from .messages import (
+    FH_NUMBER_NOT_SUPPORTED,
+    H_NUMBER_NOT_SUPPORTED,
+    ProtocolError,
+    malformed_national_id,
+)
+
+WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+SYNTHETIC_TEST_OFFSET = 65  # the health sector's test population (month + 65)
+SYNTHETIC_TAX_OFFSET = 80  # the tax authority's synthetic register (month + 80)
+H_NUMBER_OFFSET = 40
+
+
+class IdKind(Enum):
+    FODSELSNUMMER = "fødselsnummer"
+    D_NUMMER = "D-nummer"
+    H_NUMMER = "H-nummer"
+    FH_NUMMER = "FH-nummer"
+
+
+class Synthetic(Enum):
+    NO = "real"
+    TEST = "month+65"
+    TAX = "month+80"
+
+
+@dataclass(frozen=True)
+class NationalId:
+    value: str
+    kind: IdKind
+    synthetic: Synthetic
+    birth_date: date | None
+
+    @property
+    def orderable(self) -> bool:
+        return self.kind in (IdKind.FODSELSNUMMER, IdKind.D_NUMMER)
+
+
+def check_digits(first_nine: str) -> str | None:
+    """The two mod-11 check digits for nine digits, or None when no valid pair exists."""
+    digits = [int(c) for c in first_nine]
+    k1 = _mod11(digits, WEIGHTS_1)
+    if k1 is None:
+        return None
+    k2 = _mod11(digits + [k1], WEIGHTS_2)
+    if k2 is None:
+        return None
+    return f"{k1}{k2}"
+
+
+def _mod11(digits: list[int], weights: tuple[int, ...]) -> int | None:
+    rest = 11 - sum(d * w for d, w in zip(digits, weights)) % 11
+    if rest == 11:
+        return 0
+    if rest == 10:
+        return None
+    return rest
+
+
+def _century(year2: int, individual: int) -> int | None:
+    if individual <= 499:
+        return 1900
+    if individual <= 749 and year2 >= 54:
+        return 1800
+    if year2 <= 39:
+        return 2000
+    if individual >= 900:
+        return 1900
+    return None
+
+
+def classify(value: object, field: str = "nationalId") -> NationalId:
+    """Classify an id; raises ProtocolError with SPEC §1's text for H/FH and ours for malformed ids."""
+    if not isinstance(value, str):
+        raise ProtocolError(malformed_national_id(field, "it must be a string of 11 digits"))
+    if len(value) != 11 or not value.isdigit():
+        raise ProtocolError(malformed_national_id(field, "it must be exactly 11 digits"))
+    if value[0] in "89":
+        return NationalId(value, IdKind.FH_NUMMER, Synthetic.NO, None)
+    if check_digits(value[:9]) != value[9:]:
+        raise ProtocolError(malformed_national_id(field, "the check digits are wrong"))
+    day, month, year2, individual = int(value[0:2]), int(value[2:4]), int(value[4:6]), int(value[6:9])
+    kind = IdKind.FODSELSNUMMER
+    if day > 40:
+        kind, day = IdKind.D_NUMMER, day - 40
+    synthetic = Synthetic.NO
+    if month > SYNTHETIC_TAX_OFFSET:
+        synthetic, month = Synthetic.TAX, month - SYNTHETIC_TAX_OFFSET
+    elif month > SYNTHETIC_TEST_OFFSET:
+        synthetic, month = Synthetic.TEST, month - SYNTHETIC_TEST_OFFSET
+    elif month > H_NUMBER_OFFSET:
+        return NationalId(value, IdKind.H_NUMMER, Synthetic.NO, None)
+    century = _century(year2, individual)
+    try:
+        if century is None:
+            raise ValueError("no century")
+        birth = date(century + year2, month, day)
+    except ValueError:
+        raise ProtocolError(malformed_national_id(field, "the birth date is not a real date")) from None
+    return NationalId(value, kind, synthetic, birth)
+
+
+def require_orderable(value: object, field: str = "nationalId") -> NationalId:
+    """Classify and insist on a fødselsnummer or D-nummer, with the documented texts."""
+    nid = classify(value, field)
+    if nid.kind is IdKind.FH_NUMMER:
+        raise ProtocolError(FH_NUMBER_NOT_SUPPORTED)
+    if nid.kind is IdKind.H_NUMMER:
+        raise ProtocolError(H_NUMBER_NOT_SUPPORTED)
+    return nid
+
+
+def age_on(nid: NationalId, today: date) -> int | None:
+    if nid.birth_date is None:
+        return None
+    b = nid.birth_date
+    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+
+def make_synthetic(
+    rng: random.Random, birth_date: date, offset: int = SYNTHETIC_TEST_OFFSET, d_number: bool = False
+) -> str:
+    """A synthetic id (month + offset) with valid check digits for a birth date, drawn from rng."""
+    year2 = birth_date.year % 100
+    ranges = {1800: (500, 749), 1900: (0, 499), 2000: (500, 999)}
+    low, high = ranges[(birth_date.year // 100) * 100]
+    day = birth_date.day + (40 if d_number else 0)
+    while True:
+        individual = rng.randint(low, high)
+        if birth_date.year >= 2000 and individual < 500:
+            continue
+        nine = f"{day:02d}{birth_date.month + offset:02d}{year2:02d}{individual:03d}"
+        digits = check_digits(nine)
+        if digits is not None:
+            return nine + digits
+
+
+def mask(value: object) -> str:
+    """Birth date part only: safe for logs and transcripts."""
+    text = str(value or "")
+    if len(text) != 11:
+        return "*" * min(len(text), 11)
+    return text[:6] + "*****"

@@ -1,0 +1,207 @@
+"""JSON Schemas of the ePROM v2 messages, built from the enums so each fact lives once, and a validator
+that turns the first violation into one clear sentence."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from .enums import (
+    DistributionRule,
+    FilledOutByActType,
+    FormOrderEventLogType,
+    FormOrderStatus,
+    FormOrderStatusErrorCode,
+    NotificationChannel,
+    SentStatus,
+    WireEnum,
+)
+from .messages import ProtocolError
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+ENUMS: dict[str, type[WireEnum]] = {
+    cls.__name__: cls
+    for cls in (DistributionRule, NotificationChannel, FormOrderStatus, FormOrderStatusErrorCode,
+                SentStatus, FormOrderEventLogType, FilledOutByActType)
+}
+
+
+def _enum(cls: type[WireEnum]) -> dict:
+    """A name (any case, as .NET reads it) or a number of the enum: checked by the wireEnum keyword."""
+    return {"wireEnum": cls.__name__,
+            "description": "one of: " + ", ".join(f"{m.value} {m.wire_name}" for m in cls)}
+
+
+def _check_wire_enum(validator, enum_name, instance, schema):
+    if instance is None and schema.get("nullable"):
+        return
+    if not ENUMS[enum_name].is_valid(instance):
+        yield ValidationError(ENUMS[enum_name]._expected(instance))
+
+
+def _opt(schema: dict) -> dict:
+    """The same schema, also accepting JSON null (.NET clients send null for unset optionals)."""
+    if "wireEnum" in schema:
+        return {**schema, "nullable": True}
+    kind = schema["type"]
+    return {**schema, "type": (kind if isinstance(kind, list) else [kind]) + ["null"]}
+
+
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+UUID = {"type": "string", "pattern": UUID_PATTERN}
+
+PHYSICAL_ADDRESS = {
+    "type": "object",
+    "properties": {k: _opt(STRING) for k in ("fullName", "addressLine1", "postalCode", "postalPlace")},
+}
+
+FORM_ORDER_REQUEST = {
+    "$id": "formorder-request",
+    "type": "object",
+    "required": ["formId", "nationalId", "expiryDate"],
+    "properties": {
+        "formId": UUID,
+        "nationalId": STRING,
+        "expiryDate": STRING,
+        "reminderDate": _opt(STRING),
+        "metadata": _opt(STRING),
+        "dontStoreCompletedFormInPha": _opt(BOOL),
+        "distributionRule": _opt(_enum(DistributionRule)),
+        "mustBeSigned": _opt(BOOL),
+        "signingText": _opt(STRING),
+        "physicalAddress": _opt(PHYSICAL_ADDRESS),
+        "testMode": _opt(BOOL),
+        "onBehalfOfNationalId": _opt(STRING),
+    },
+}
+
+FORM_ORDER_RESPONSE = {
+    "$id": "formorder-response",
+    "type": "object",
+    "required": ["id", "formId", "nationalId", "expiryDate", "notificationChannel"],
+    "properties": {
+        **FORM_ORDER_REQUEST["properties"],
+        "id": UUID,
+        "singleUseCode": _opt(STRING),
+        "loginUrl": _opt(STRING),
+        "notificationChannel": _enum(NotificationChannel),
+    },
+}
+
+ORDER_STATUS_CALLBACK = {
+    "$id": "order-status-callback",
+    "type": "object",
+    "required": ["apiKey", "formOrderId", "notificationChannel", "timestamp", "timestampUtc",
+                 "formOrderStatus", "formOrderStatusErrorCode"],
+    "properties": {
+        "apiKey": STRING,
+        "formOrderId": UUID,
+        "notificationChannel": _enum(NotificationChannel),
+        "timestamp": STRING,
+        "timestampUtc": STRING,
+        "formOrderStatus": _enum(FormOrderStatus),
+        "formOrderStatusErrorCode": _enum(FormOrderStatusErrorCode),
+    },
+}
+
+RETURNED_FORM_CALLBACK = {
+    "$id": "returned-form-callback",
+    "type": "object",
+    "required": ["apiKey", "formOrderId", "formOrderStatus", "timestamp"],
+    "properties": {
+        "apiKey": STRING,
+        "formOrderId": UUID,
+        "formData": _opt(STRING),
+        "formOrderStatus": _enum(FormOrderStatus),
+        "signedFormId": _opt(UUID),
+        "timestamp": STRING,
+        "timestampUtc": _opt(STRING),
+        "scannedPaperId": _opt(STRING),
+        "formDataWarnings": _opt({
+            "type": "array",
+            "items": {"type": "object", "required": ["fieldName", "warning"],
+                      "properties": {"fieldName": STRING, "warning": STRING}},
+        }),
+        "notificationChannel": _opt(_enum(NotificationChannel)),
+        "isPatientInitiated": _opt(BOOL),
+        "patientInitiatedValues": _opt({
+            "type": "object",
+            "properties": {"formId": UUID, "nationalId": STRING, "orderTimestamp": _opt(STRING),
+                           "orderTimestampUTC": _opt(STRING)},
+        }),
+        "formOrderEventLog": _opt({
+            "type": "array",
+            "items": {"type": "object", "required": ["eventType", "timestampUtc"],
+                      "properties": {"eventType": _enum(FormOrderEventLogType),
+                                     "questionId": _opt(STRING), "timestampUtc": STRING}},
+        }),
+        "filledOutBy": _opt({
+            "type": "object",
+            "properties": {"filledOutByActNationalId": _opt(STRING),
+                           "filledOutByActType": _enum(FilledOutByActType)},
+        }),
+    },
+}
+
+MESSAGE_STATUS_CALLBACK = {
+    "$id": "message-status-callback",
+    "type": "object",
+    "required": ["apiKey", "messageToCitizenId", "notificationChannel", "sentStatus"],
+    "properties": {
+        "apiKey": STRING,
+        "messageToCitizenId": UUID,
+        "notificationChannel": _enum(NotificationChannel),
+        "sentStatus": _enum(SentStatus),
+    },
+}
+
+SCHEMAS: dict[str, dict] = {
+    s["$id"]: s
+    for s in (FORM_ORDER_REQUEST, FORM_ORDER_RESPONSE, ORDER_STATUS_CALLBACK,
+              RETURNED_FORM_CALLBACK, MESSAGE_STATUS_CALLBACK)
+}
+
+
+_WireValidator = validators.extend(Draft202012Validator, {"wireEnum": _check_wire_enum})
+
+
+@lru_cache(maxsize=None)
+def _validator(schema_id: str) -> Draft202012Validator:
+    return _WireValidator(SCHEMAS[schema_id])
+
+
+def violations(schema_id: str, body: Any) -> list[str]:
+    """Every violation of the schema as one readable sentence each, in a stable order."""
+    errors = sorted(_validator(schema_id).iter_errors(body), key=lambda e: (list(map(str, e.path)), e.validator))
+    return [_describe(e) for e in errors]
+
+
+def validate(schema_id: str, body: Any) -> None:
+    """Raise ProtocolError(400) naming the first violation, if any."""
+    found = violations(schema_id, body)
+    if found:
+        raise ProtocolError(found[0])
+
+
+def _describe(error) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    where = f"{path}: " if path else ""
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"{where}{missing}: is required"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{where}must be of type {expected}, not {_json_type(error.instance)}"
+    if error.validator == "pattern" and error.validator_value == UUID_PATTERN:
+        return f"{where}{error.instance!r} is not a valid uuid"
+    return f"{where}{error.message}"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,0 +1,60 @@
+"""Instants on the wire: parsing request dates, and the two timestamp styles ePROM sends
+(`timestamp` in Norwegian local time without offset, `timestampUtc` with Z)."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import isodate
+
+from .messages import ProtocolError
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def parse_instant(value: object, field: str) -> datetime:
+    """An aware UTC datetime from an ISO-8601 date or date-time.
+
+    A date-time without offset is Norwegian local time (as ePROM, a .NET service in Norway,
+    reads it); a bare date means 00:00 local time that day."""
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(f"{field}: must be an ISO-8601 date or date-time string")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), time(0, 0))
+        else:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise ProtocolError(f"{field}: {value!r} is not an ISO-8601 date or date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=OSLO)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_duration(value: object, field: str) -> timedelta:
+    """An ISO-8601 duration such as P3D or PT12H (no years or months: their length is ambiguous)."""
+    try:
+        parsed = isodate.parse_duration(str(value))
+    except (isodate.ISO8601Error, ValueError):
+        raise ProtocolError(f"{field}: {value!r} is not an ISO-8601 duration such as 'P3D'") from None
+    if not isinstance(parsed, timedelta):
+        raise ProtocolError(f"{field}: {value!r}: use days, hours, minutes or seconds, not years or months")
+    if parsed < timedelta(0):
+        raise ProtocolError(f"{field}: {value!r} must not be negative")
+    return parsed
+
+
+def utc_timestamp(instant: datetime) -> str:
+    """`timestampUtc` style: 2023-03-29T08:20:10.1804332Z (we give microseconds)."""
+    return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def local_timestamp(instant: datetime) -> str:
+    """`timestamp` style: Norwegian local time, no offset."""
+    return instant.astimezone(OSLO).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def iso(instant: datetime) -> str:
+    """The control API's style: ISO-8601 with an explicit UTC offset."""
+    return instant.astimezone(timezone.utc).isoformat()

@@ -1,0 +1,138 @@
+"""The one place where time-driven work happens: every server registers its due work here, and moving
+the clock runs all of it in time order. A pump thread runs work that is due now, so callbacks flow
+without anyone advancing the clock."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from .clock import Clock, SimClock
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS_PER_RUN = 200_000
+
+
+class DueWork(Protocol):
+    """Something with work that falls due: patient answers, expiries, callbacks, retries, lifetime ends."""
+
+    name: str
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending piece of work falls due (None: nothing pending)."""
+
+    def run_due(self, now: datetime) -> None:
+        """Do every piece of work due at or before `now`, rescheduling what fails to a later time."""
+
+
+class Timeline:
+    def __init__(self, clock: Clock, *, pump: bool = True):
+        self.clock = clock
+        self._works: list[DueWork] = []
+        self._run_lock = threading.RLock()
+        self._wake = threading.Condition()
+        self._woken = False
+        self._stopping = False
+        self._pump_enabled = pump
+        self._thread: threading.Thread | None = None
+
+    # --- wiring -----------------------------------------------------------------------
+    def register(self, work: DueWork) -> None:
+        self._works.append(work)
+        self.notify()
+
+    def start(self) -> None:
+        if self._pump_enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._pump, name="timeline-pump", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def notify(self) -> None:
+        """New work may be due: wake the pump (never blocks)."""
+        with self._wake:
+            self._woken = True
+            self._wake.notify_all()
+
+    # --- running work -----------------------------------------------------------------
+    def advance(self, delta: timedelta) -> datetime:
+        """Move a simulated clock by delta, running everything that falls due on the way, in time order."""
+        if not isinstance(self.clock, SimClock):
+            raise RuntimeError("only a simulated clock can be advanced")
+        if delta < timedelta(0):
+            raise ValueError("the clock only moves forward")
+        with self._run_lock:
+            target = self.clock.now() + delta
+            self._run_until(target, move_clock=True)
+            self.clock.move_to(target)
+            self._run_until(target, move_clock=False)
+            return self.clock.now()
+
+    def settle(self, timeout: float = 30.0) -> int:
+        """Run everything due now; return how much is still due (0 unless the wait timed out)."""
+        if not self._run_lock.acquire(timeout=timeout):
+            return self.pending_now()
+        try:
+            self._run_until(self.clock.now(), move_clock=False)
+            return self.pending_now()
+        finally:
+            self._run_lock.release()
+
+    def pending_now(self) -> int:
+        now = self.clock.now()
+        return sum(1 for w in self._works if (due := w.next_due()) is not None and due <= now)
+
+    def _run_until(self, limit: datetime, *, move_clock: bool) -> None:
+        broken: set[int] = set()
+        for _ in range(MAX_STEPS_PER_RUN):
+            due = self._earliest(limit, broken)
+            if due is None:
+                return
+            when, work = due
+            if move_clock:
+                self.clock.move_to(when)
+            try:
+                work.run_due(self.clock.now())
+            except Exception:  # one broken participant must not stop time for the others
+                log.exception("due work of %s failed; skipping it until the next run", work.name)
+                broken.add(id(work))
+        log.error("gave up after %d steps of due work before %s", MAX_STEPS_PER_RUN, limit)
+
+    def _earliest(self, limit: datetime, broken: set[int]) -> tuple[datetime, DueWork] | None:
+        best: tuple[datetime, DueWork] | None = None
+        for work in self._works:  # registration order breaks ties: deterministic
+            if id(work) in broken:
+                continue
+            due = work.next_due()
+            if due is not None and due <= limit and (best is None or due < best[0]):
+                best = (due, work)
+        return best
+
+    def _pump(self) -> None:
+        while True:
+            with self._wake:
+                if not self._woken and not self._stopping:
+                    self._wake.wait(timeout=self._idle_wait())
+                self._woken = False
+                if self._stopping:
+                    return
+            with self._run_lock:
+                self._run_until(self.clock.now(), move_clock=False)
+
+    def _idle_wait(self) -> float:
+        """A simulated clock only moves under advance(), so only notify() wakes the pump; the system
+        clock moves by itself, so wake when the next work falls due."""
+        if self.clock.simulated:
+            return 5.0
+        dues = [d for w in self._works if (d := w.next_due()) is not None]
+        if not dues:
+            return 1.0
+        return max(0.0, min(1.0, (min(dues) - self.clock.now()).total_seconds()))

@@ -7,8 +7,10 @@ import uuid
 
 
 class IdSource:
-    def __init__(self, seed: int | str, namespace: str):
-        self._rng = random.Random(f"{seed}:{namespace}")
+    """Seeded in a harness; with seed None (production) it draws from the operating system."""
+
+    def __init__(self, seed: int | str | None, namespace: str):
+        self._rng = random.Random(None if seed is None else f"{seed}:{namespace}")
         self._lock = threading.Lock()
 
     def uuid(self) -> str:

@@ -13,7 +13,7 @@ from .timeline import Timeline
 class Runtime:
     clock: Clock
     timeline: Timeline
-    seed: int | str = 0
+    seed: int | str | None = 0  # None: ids from the operating system's randomness (production)
     tap: Tap | None = None
     sim: bool = True  # serve /_sim/... (the production proxy runs with sim=False)
     delivery_timeout: float = 15.0

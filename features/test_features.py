@@ -1,0 +1,4 @@
+"""Binds every .feature file in this folder to the step library."""
+from pytest_bdd import scenarios
+
+scenarios(".")

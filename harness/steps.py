@@ -1,0 +1,124 @@
+"""The pytest-bdd step library for ePROX scenarios: steps drive a live harness over HTTP only (its ready
+file and the SPEC §4 control API). Import it into a conftest.py: `from harness.steps import *`."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from pytest_bdd import given, parsers, then, when
+
+from .client import HarnessClient
+
+__all__ = [
+    "placed", "patient_who_never_answers", "patient_who_answers_after", "unreachable_patient",
+    "registry_orders", "registry_orders_expiring", "registry_orders_with_metadata", "patient_answers",
+    "days_pass", "eprom_holds", "registry_received", "registry_received_nothing", "registry_got_zero_id",
+    "same_answer_everywhere",
+]
+
+
+@pytest.fixture
+def placed() -> dict[str, list[str]]:
+    """The order ids each registry was given, oldest first."""
+    return defaultdict(list)
+
+
+def _form(client: HarnessClient, name: str) -> str:
+    return client.form_id(name)
+
+
+# --- patients ---------------------------------------------------------------------------------
+@given("a patient who never answers", target_fixture="patient")
+def patient_who_never_answers(harness_client: HarnessClient) -> dict:
+    return harness_client.add_patient(reachable=["Helsenorge", "DigitalMailbox"], answer=None)
+
+
+@given(parsers.parse("a patient who answers {after} after the order reaches them"), target_fixture="patient")
+def patient_who_answers_after(harness_client: HarnessClient, after: str) -> dict:
+    return harness_client.add_patient(reachable=["Helsenorge"], answer={"after": after})
+
+
+@given("a patient who cannot be reached on any channel", target_fixture="patient")
+def unreachable_patient(harness_client: HarnessClient) -> dict:
+    return harness_client.add_patient(reachable=[], answer=None)
+
+
+# --- registries order ---------------------------------------------------------------------------
+def _order(client: HarnessClient, placed: dict, registry: str, form: str, patient: dict, **extra) -> None:
+    reply = client.order(registry, formId=_form(client, form), nationalId=patient["nationalId"], **extra)
+    assert reply["status"] == 200, reply
+    placed[registry].append(reply["body"]["id"])
+    client.settle()
+
+
+@when(parsers.parse("{registry} orders {form} for the patient"))
+def registry_orders(harness_client, placed, patient, registry, form):
+    _order(harness_client, placed, registry, form, patient)
+
+
+@when(parsers.parse("{registry} orders {form} for the patient expiring in {days:d} days"))
+def registry_orders_expiring(harness_client, placed, patient, registry, form, days):
+    expiry = harness_client.now() + timedelta(days=days)
+    _order(harness_client, placed, registry, form, patient, expiryDate=expiry.isoformat())
+
+
+@when(parsers.parse("{registry} orders {form} for the patient with metadata {metadata}"))
+def registry_orders_with_metadata(harness_client, placed, patient, registry, form, metadata):
+    _order(harness_client, placed, registry, form, patient, metadata=metadata)
+
+
+# --- the patient and time -------------------------------------------------------------------------
+@when("the patient answers")
+def patient_answers(harness_client: HarnessClient, patient: dict):
+    orders = harness_client.eprom_orders(national_id=patient["nationalId"])
+    open_orders = [o for o in orders if o["status"] == "Ordered"]
+    assert open_orders, f"no open ePROM order to answer: {orders}"
+    harness_client.answer(open_orders[-1]["id"])
+    harness_client.settle()
+
+
+@when(parsers.parse("{days:d} days pass"))
+def days_pass(harness_client: HarnessClient, days: int):
+    harness_client.advance(days=days)
+    harness_client.settle()
+
+
+# --- outcomes -------------------------------------------------------------------------------------
+@then(parsers.parse("ePROM holds exactly {count:d} order(s) for the patient and {form}"))
+def eprom_holds(harness_client, patient, count, form):
+    orders = harness_client.eprom_orders(national_id=patient["nationalId"], form_id=_form(harness_client, form))
+    assert len(orders) == count, orders
+
+
+@then(parsers.parse('{registry} received "{statuses}" for its order'))
+@then(parsers.parse('{registry} received "{statuses}" for its latest order'))
+def registry_received(harness_client, placed, registry, statuses):
+    """Exactly these statuses, in this order, each under the registry's own id and with its own key."""
+    own_id = placed[registry][-1]
+    expected = [s.strip() for s in statuses.split(",")]
+    callbacks = harness_client.inbox(registry, own_id)
+    assert [c["body"]["formOrderStatus"] for c in callbacks] == expected, callbacks
+    for callback in callbacks:
+        assert callback["body"]["apiKey"] == harness_client.api_key(registry)
+        assert callback["acknowledged"] is True
+    others = {i for name, ids in placed.items() if name != registry for i in ids}
+    for callback in harness_client.inbox(registry):
+        assert callback["body"].get("formOrderId") not in others, "another registry's id leaked"
+
+
+@then(parsers.parse("{registry} received nothing for its latest order"))
+def registry_received_nothing(harness_client, placed, registry):
+    assert harness_client.inbox(registry, placed[registry][-1]) == []
+
+
+@then(parsers.parse("{registry} was given the zero id"))
+def registry_got_zero_id(placed, registry):
+    assert placed[registry][-1] == "00000000-0000-0000-0000-000000000000"
+
+
+@then("every registry that got the answer got the same form data")
+def same_answer_everywhere(harness_client, placed):
+    answers = [c["body"]["formData"] for registry, ids in placed.items() for i in ids
+               for c in harness_client.inbox(registry, i) if c["body"]["formOrderStatus"] == "Completed"]
+    assert len(answers) >= 2 and len(set(answers)) == 1, answers

@@ -18,7 +18,7 @@ class WireEnum(IntEnum):
                 raise ValueError(cls._expected(value)) from None
         if isinstance(value, str):
             text = value.strip()
-            if text.lstrip("-").isdigit():
+            if text.isascii() and text.removeprefix("-").isdigit():  # not "²" (isdigit) nor "--1"
                 return cls.parse(int(text))
             for member in cls:
                 if member.wire_name.lower() == text.lower():

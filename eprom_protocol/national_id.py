@@ -83,7 +83,7 @@ def classify(value: object, field: str = "nationalId") -> NationalId:
     """Classify an id; raises ProtocolError with SPEC §1's text for H/FH and ours for malformed ids."""
     if not isinstance(value, str):
         raise ProtocolError(malformed_national_id(field, "it must be a string of 11 digits"))
-    if len(value) != 11 or not value.isdigit():
+    if len(value) != 11 or not (value.isascii() and value.isdigit()):  # "²".isdigit() is True
         raise ProtocolError(malformed_national_id(field, "it must be exactly 11 digits"))
     if value[0] in "89":
         return NationalId(value, IdKind.FH_NUMMER, Synthetic.NO, None)
@@ -98,8 +98,8 @@ def classify(value: object, field: str = "nationalId") -> NationalId:
         synthetic, month = Synthetic.TAX, month - SYNTHETIC_TAX_OFFSET
     elif month > SYNTHETIC_TEST_OFFSET:
         synthetic, month = Synthetic.TEST, month - SYNTHETIC_TEST_OFFSET
-    elif month > H_NUMBER_OFFSET:
-        return NationalId(value, IdKind.H_NUMMER, Synthetic.NO, None)
+    elif month > H_NUMBER_OFFSET:  # an H-nummer only when month - 40 is a real month (checked below)
+        kind, month = IdKind.H_NUMMER, month - H_NUMBER_OFFSET
     century = _century(year2, individual)
     try:
         if century is None:

@@ -19,7 +19,8 @@ from .enums import (
 )
 from .messages import ProtocolError
 
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# "(?!\n)": Python's re (which jsonschema uses) lets "$" match before a final newline.
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)"
 
 
 ENUMS: dict[str, type[WireEnum]] = {
@@ -95,8 +96,8 @@ FORM_ORDER_RESPONSE = {
 ORDER_STATUS_CALLBACK = {
     "$id": "order-status-callback",
     "type": "object",
-    "required": ["apiKey", "formOrderId", "notificationChannel", "timestamp", "timestampUtc",
-                 "formOrderStatus", "formOrderStatusErrorCode"],
+    # No timestamp/timestampUtc: the guide's own Error example (seeds/002) has neither.
+    "required": ["apiKey", "formOrderId", "notificationChannel", "formOrderStatus", "formOrderStatusErrorCode"],
     "properties": {
         "apiKey": STRING,
         "formOrderId": UUID,

@@ -1,6 +1,7 @@
 """HTTP out: one small client per server, which records every exchange for transcripts and reports."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ import requests
 from .clock import Clock
 
 DEFAULT_TIMEOUT = 15.0  # seconds, as the most trusted webhook senders use
+
+_send_order = itertools.count(1)  # process-wide: a tap sees exchanges as they finish, a transcript wants them as sent
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Exchange:
     response_body: Any = None
     error: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    seq: int = field(default_factory=lambda: next(_send_order))  # when it was sent, relative to the others
 
     @property
     def ok(self) -> bool:

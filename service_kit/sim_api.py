@@ -1,6 +1,7 @@
 """The clock part of the control API that every server in sim mode serves (SPEC §4)."""
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from flask import Blueprint, jsonify
@@ -23,12 +24,16 @@ def parse_advance(body: dict) -> timedelta:
         raise ProtocolError(f"say how far to move the clock with any of: {', '.join(ADVANCE_UNITS)}")
     parts = {}
     for unit, value in body.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)):  # NaN, Infinity: not JSON numbers
             raise ProtocolError(f"{unit}: must be a number")
         if value < 0:
             raise ProtocolError(f"{unit}: the clock only moves forward, so it must not be negative")
         parts[unit] = value
-    delta = timedelta(**parts)
+    try:
+        delta = timedelta(**parts)
+    except OverflowError:  # beyond what timedelta holds (e.g. days=1e10): far more than ten years
+        delta = timedelta.max
     if delta > MAX_ADVANCE:
         raise ProtocolError("the clock moves at most ten years in one call")
     return delta

@@ -47,7 +47,10 @@ def json_object_body() -> dict[str, Any]:
     raw = request.get_data(cache=True)
     if len(raw) > (request.max_content_length or DEFAULT_MAX_BODY):
         raise ProtocolError(BODY_TOO_LARGE)
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # nested deeper than the parser can go; silent=True covers only ValueError
+        raise ProtocolError(BODY_NOT_JSON) from None
     if body is None and raw.strip() not in (b"null",):
         raise ProtocolError(BODY_NOT_JSON)
     if not isinstance(body, dict):

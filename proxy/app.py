@@ -33,7 +33,7 @@ def create_app(config: ProxyConfig, runtime: Runtime) -> Flask:
     service = build_service(config, runtime)
     app = Flask("proxy")
     install_error_handlers(app)
-    app.register_blueprint(protocol_blueprint(service))
+    app.register_blueprint(protocol_blueprint(service, runtime.timeline))
     if runtime.sim:
         app.register_blueprint(sim_clock_blueprint(runtime.timeline))
         app.register_blueprint(sim_blueprint(service))

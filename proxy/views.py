@@ -6,7 +6,8 @@ import hmac
 from flask import Blueprint, jsonify
 
 from eprom_protocol.messages import ProtocolError, unknown_api_key
-from service_kit.web import api_key_from_header, json_object_body
+from service_kit.timeline import Timeline
+from service_kit.web import after_response, api_key_from_header, json_object_body
 
 from .config import ProxyConfig, RegistryAccount
 from .service import ProxyService
@@ -20,7 +21,7 @@ def registry_for_request(config: ProxyConfig) -> RegistryAccount:
     raise ProtocolError(unknown_api_key(key))
 
 
-def protocol_blueprint(service: ProxyService) -> Blueprint:
+def protocol_blueprint(service: ProxyService, timeline: Timeline) -> Blueprint:
     bp = Blueprint("eprox", __name__)
 
     @bp.post("/api/v2/formorder")
@@ -30,7 +31,7 @@ def protocol_blueprint(service: ProxyService) -> Blueprint:
         response = jsonify(result.body)
         response.status_code = result.status
         if result.hold is not None:
-            response.call_on_close(lambda: service.release(result.hold))
+            after_response(response, timeline.hold, lambda: service.release(result.hold))
         return response
 
     @bp.put("/api/PromsFormOrder")

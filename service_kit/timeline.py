@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Callable, Protocol
 
 from .clock import Clock, SimClock
 
@@ -34,6 +35,7 @@ class Timeline:
         self._run_lock = threading.RLock()
         self._wake = threading.Condition()
         self._woken = False
+        self._holds = 0
         self._stopping = False
         self._pump_enabled = pump
         self._thread: threading.Thread | None = None
@@ -62,6 +64,24 @@ class Timeline:
             self._woken = True
             self._wake.notify_all()
 
+    def hold(self) -> Callable[[], None]:
+        """Work a request has made but that may go only after its response has been sent: until the
+        returned release() is called, settle() waits for it. release() is idempotent and wakes the pump."""
+        with self._wake:
+            self._holds += 1
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._wake:
+                self._holds -= 1
+                self._woken = True
+                self._wake.notify_all()
+
+        return release
+
     # --- running work -----------------------------------------------------------------
     def advance(self, delta: timedelta) -> datetime:
         """Move a simulated clock by delta, running everything that falls due on the way, in time order."""
@@ -77,8 +97,12 @@ class Timeline:
             return self.clock.now()
 
     def settle(self, timeout: float = 30.0) -> int:
-        """Run everything due now; return how much is still due (0 unless the wait timed out)."""
-        if not self._run_lock.acquire(timeout=timeout):
+        """Wait for held work to be released, run everything due now; return how much is still due or
+        held (0 unless the bounded wait timed out)."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            self._wake.wait_for(lambda: self._holds == 0, timeout=timeout)
+        if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return self.pending_now()
         try:
             self._run_until(self.clock.now(), move_clock=False)
@@ -88,7 +112,7 @@ class Timeline:
 
     def pending_now(self) -> int:
         now = self.clock.now()
-        return sum(1 for w in self._works if (due := w.next_due()) is not None and due <= now)
+        return self._holds + sum(1 for w in self._works if (due := w.next_due()) is not None and due <= now)
 
     def _run_until(self, limit: datetime, *, move_clock: bool) -> None:
         broken: set[int] = set()

@@ -3,9 +3,9 @@ input), strict JSON-object bodies and the `Authorization: Basic <apiKey>` header
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from eprom_protocol.messages import (
@@ -74,3 +74,17 @@ def api_key_from_header() -> str:
     if scheme.lower() != "basic" or not key.strip():
         raise ProtocolError(MISSING_AUTHORIZATION, status=401)
     return key.strip()
+
+
+def after_response(response: Response, hold: Callable[[], Callable[[], None]], release: Callable[[], None]) -> None:
+    """Run release() once the response has been sent, and make the timeline's settle() wait for that:
+    callbacks a request created must not reach anyone before the caller has its own answer."""
+    timeline_release = hold()
+
+    def _release() -> None:
+        try:
+            release()
+        finally:
+            timeline_release()
+
+    response.call_on_close(_release)

@@ -85,7 +85,8 @@ def days_pass(harness_client: HarnessClient, days: int):
 
 
 # --- outcomes -------------------------------------------------------------------------------------
-@then(parsers.parse("ePROM holds exactly {count:d} order(s) for the patient and {form}"))
+@then(parsers.parse("ePROM holds exactly {count:d} order for the patient and {form}"))
+@then(parsers.parse("ePROM holds exactly {count:d} orders for the patient and {form}"))
 def eprom_holds(harness_client, patient, count, form):
     orders = harness_client.eprom_orders(national_id=patient["nationalId"], form_id=_form(harness_client, form))
     assert len(orders) == count, orders
@@ -122,3 +123,8 @@ def same_answer_everywhere(harness_client, placed):
     answers = [c["body"]["formData"] for registry, ids in placed.items() for i in ids
                for c in harness_client.inbox(registry, i) if c["body"]["formOrderStatus"] == "Completed"]
     assert len(answers) >= 2 and len(set(answers)) == 1, answers
+
+
+# pytest-bdd registers each step as a fixture under a generated name in this module's namespace;
+# `from harness.steps import *` must carry those too, or no step is found.
+__all__ += [name for name in list(globals()) if name.startswith("pytestbdd_")]

@@ -1,0 +1,44 @@
+"""A patient's answers to a form, generated from its questions: the same seed and order id always give
+the same answers, whatever else happened in the run."""
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+from .forms import Form, Question
+
+OPTIONAL_LEFT_OUT = 0.2  # how often a generated answer leaves an optional question empty
+
+
+def order_rng(seed: int | str, order_id: str, purpose: str) -> random.Random:
+    """A generator for one purpose of one order, independent of the order in which orders are handled."""
+    return random.Random(f"{seed}:fake-eprom:{purpose}:{order_id}")
+
+
+def order_uuid(seed: int | str, order_id: str, purpose: str) -> str:
+    """A seeded uuid that belongs to one order (its signed form id, its scanned paper id...)."""
+    return str(uuid.UUID(int=order_rng(seed, order_id, purpose).getrandbits(128), version=4))
+
+
+def generate_form_data(form: Form, rng: random.Random) -> dict[str, Any]:
+    """Answers keyed by question id, in the form's question order."""
+    answers: dict[str, Any] = {}
+    for question in form.questions:
+        if not question.required and rng.random() < OPTIONAL_LEFT_OUT:
+            continue
+        answers[question.id] = answer_question(question, rng)
+    return answers
+
+
+def answer_question(question: Question, rng: random.Random) -> Any:
+    if question.type == "choice":
+        return rng.choice(question.options).value
+    if question.type == "number":
+        return rng.randint(question.min, question.max)
+    return rng.choice(question.examples)
+
+
+def form_data_for(seed: int | str, order_id: str, form: Form) -> dict[str, Any]:
+    """The generated answers of one order."""
+    return generate_form_data(form, order_rng(seed, order_id, "answers"))

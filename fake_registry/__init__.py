@@ -1,0 +1,1 @@
+"""A fake quality registry: places orders through its target (ePROX or ePROM) and records every callback."""

@@ -1,0 +1,4 @@
+"""`python -m harness ...` is `eprox-harness ...`."""
+from harness.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""`eprox-harness`: `up` runs a harness until stopped and announces it in a ready file; `demo` runs the
+three scripted flows and exits 0 only when every check passed."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from .config import ConfigError, HarnessConfig, example_config, load_config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_stdout()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eprox-harness", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start fake ePROM, ePROX and the registries; run until SIGINT/SIGTERM")
+    up.add_argument("--config", metavar="FILE", help="topology file (YAML or JSON); see `example-config`")
+    up.add_argument("--ready-file", metavar="PATH",
+                    help="once every server serves, write its URLs and keys here as JSON (removed on exit)")
+    up.add_argument("--transcript", action="store_true", help="print every message between the servers as it happens")
+    up.set_defaults(run=cmd_up)
+
+    demo = commands.add_parser("demo", help="run the three scripted flows on a fresh harness and judge them")
+    demo.add_argument("--seed", type=int, default=0, help="seeds ids and patients (default 0)")
+    demo.set_defaults(run=cmd_demo)
+
+    example = commands.add_parser("example-config", help="print a configuration file with every setting")
+    example.set_defaults(run=lambda args: print(example_config(), end="") or EXIT_OK)
+    return parser
+
+
+def _tolerant_stdout() -> None:
+    """Arrows and masked ids must never crash a run on a terminal that is not UTF-8."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _load(path: str | None) -> HarnessConfig:
+    return load_config(path) if path else HarnessConfig()
+
+
+# --- up ---------------------------------------------------------------------------------
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .topology import Harness
+
+    try:
+        config = _load(args.config)
+    except ConfigError as err:
+        print(f"eprox-harness up: the configuration is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    ready = Path(args.ready_file) if args.ready_file else None
+    if ready is not None:
+        ready.unlink(missing_ok=True)  # a stale file would announce servers that are gone
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    harness = Harness(config, pump=True)
+    try:
+        try:
+            harness.start()
+        except Exception as err:
+            print(f"eprox-harness up: could not start: {type(err).__name__}: {err}", file=sys.stderr)
+            return EXIT_FAILED
+        info = harness.info()
+        if args.transcript:
+            harness.transcript.subscribe(_say)
+        if ready is not None:
+            write_ready_file(ready, info)
+        _announce(info, ready)
+        while not stop.wait(0.5):  # the signal handler sets the event; the timeout only bounds the wait
+            pass
+        _say("eprox-harness: stopping")
+    finally:
+        harness.stop()
+        if ready is not None:
+            ready.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _say("eprox-harness: stopped")
+    return EXIT_OK
+
+
+def write_ready_file(path: Path, info: dict) -> None:
+    """Write to a temporary file beside PATH and rename it, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(info, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _announce(info: dict, ready: Path | None) -> None:
+    rows = [("eprom", info["eprom"]["url"], f"ePROX's key at ePROM: {info['eprom']['apiKey']}"),
+            ("proxy", info["proxy"]["url"], "registries order here")]
+    rows += [(r["name"], r["url"], f"key at ePROX: {r['apiKey']}") for r in info["registries"]]
+    width = max(len(name) for name, _, _ in rows)
+    _say("eprox-harness: every server serves")
+    for name, url, note in rows:
+        _say(f"  {name:<{width}}  {url}  ({note})")
+    if ready is not None:
+        _say(f"  ready file: {ready}")
+    _say("Stop with Ctrl-C or SIGTERM.")
+
+
+# --- demo -------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .topology import Harness
+
+    config = HarnessConfig(seed=args.seed)
+    _say(f"eprox-harness demo (seed {args.seed}): fake ePROM, ePROX, registry-a and registry-b; "
+         "simulated time starts at " + config.start.strftime("%Y-%m-%d %H:%M:%SZ"))
+    try:
+        harness = Harness(config, pump=False).start()
+    except Exception as err:
+        print(f"eprox-harness demo: could not start the harness: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        flows = run_demo(harness, _say, seed=args.seed)
+    finally:
+        harness.stop()
+    return EXIT_OK if flows and all(f.passed for f in flows) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

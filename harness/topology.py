@@ -1,0 +1,179 @@
+"""One harness: fake ePROM, ePROX and the configured fake registries, each on its own loopback port in
+this process, sharing one simulated clock and one timeline, every message they send in one transcript."""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Flask
+
+from service_kit.clock import SimClock
+from service_kit.runtime import Runtime
+from service_kit.server import LiveServer
+from service_kit.timeline import Timeline
+
+from .config import HarnessConfig
+from .transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+EPROM = "eprom"
+PROXY = "proxy"
+EPROX_AT_EPROM = "eprox"  # the proxy's name as an ordering system at ePROM
+SERVE_CHECK_TIMEOUT = 5.0
+
+
+class HarnessError(RuntimeError):
+    """The harness could not be started."""
+
+
+class Harness:
+    """Use as a context manager, or call start() and stop().
+
+    pump=True runs callbacks as soon as they fall due (what `eprox-harness up` wants); pump=False leaves
+    all due work to /_sim/settle and /_sim/clock/advance, so a scripted run is the same every time."""
+
+    def __init__(self, config: HarnessConfig | None = None, *, pump: bool = True, host: str = "127.0.0.1"):
+        self.config = config or HarnessConfig()
+        self.pump = pump
+        self.host = host
+        self.servers: dict[str, LiveServer] = {}
+        self.apps: dict[str, Flask] = {}
+        self.forms: list[dict] = []
+        self.transcript = Transcript()
+        self.clock: SimClock | None = None
+        self.timeline: Timeline | None = None
+        self.state_dir: Path | None = None
+        self._owns_state_dir = False
+        self._running = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> "Harness":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def start(self) -> "Harness":
+        if self._running:
+            return self
+        try:
+            self._bind()
+            self._build()
+            self._serve()
+        except BaseException:
+            self.stop()
+            raise
+        self._running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop the pump, then the servers, then remove a temporary state directory. Safe to call twice."""
+        self._running = False
+        if self.timeline is not None:
+            self.timeline.stop()
+        for name, server in reversed(list(self.servers.items())):
+            try:
+                server.stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping server %s failed", name)
+        self.servers.clear()
+        if self._owns_state_dir and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self._owns_state_dir = False
+
+    # --- what the world sees ------------------------------------------------------------
+    def url(self, name: str) -> str:
+        return self.servers[name].url
+
+    @property
+    def registry_names(self) -> list[str]:
+        return [r.name for r in self.config.registries]
+
+    def info(self) -> dict:
+        """The ready file's content (SPEC §4)."""
+        return {
+            "eprom": {"url": self.url(EPROM), "apiKey": self.config.eprom_api_key},
+            "proxy": {"url": self.url(PROXY)},
+            "registries": [{"name": r.name, "url": self.url(r.name), "apiKey": r.api_key}
+                           for r in self.config.registries],
+            "forms": [dict(form) for form in self.forms],
+        }
+
+    # --- building -----------------------------------------------------------------------
+    def _bind(self) -> None:
+        """Every port first, so every server's URL is known before any app is built."""
+        for name in [EPROM, PROXY, *self.registry_names]:
+            self.servers[name] = LiveServer(name, host=self.host)
+
+    def _build(self) -> None:
+        # Imported here, not at module level: the harness's other parts work without the services.
+        from fake_eprom.app import create_app as create_eprom
+        from fake_eprom.config import EpromConfig, OrderingSystem
+        from fake_eprom.forms import default_catalog
+        from fake_registry.app import create_app as create_registry
+        from fake_registry.config import RegistryConfig
+        from proxy.app import create_app as create_proxy
+        from proxy.config import ProxyConfig, RegistryAccount
+
+        cfg = self.config
+        eprom_url, proxy_url = self.url(EPROM), self.url(PROXY)
+        forms = default_catalog()
+        self.forms = [form.summary() for form in forms]
+        self.transcript.names.update({server.url: name for name, server in self.servers.items()})
+        self.transcript.form_names.update({f["id"]: f["name"] for f in self.forms})
+        self.clock = SimClock(cfg.start)
+        self.timeline = Timeline(self.clock, pump=self.pump)
+        if cfg.state_dir is None:
+            self.state_dir, self._owns_state_dir = Path(tempfile.mkdtemp(prefix="eprox-harness-")), True
+        else:
+            self.state_dir = cfg.state_dir
+
+        # Creation order is registration order on the timeline, which breaks ties: keep it fixed.
+        self.apps[EPROM] = create_eprom(EpromConfig(
+            ordering_systems=[OrderingSystem(name=EPROX_AT_EPROM, api_key=cfg.eprom_api_key,
+                                             api_base_url=proxy_url, research=cfg.research,
+                                             channel_format=cfg.channel_format)],
+            forms=forms, population=cfg.population, status_delay=cfg.status_delay,
+        ), self._runtime(EPROM))
+        self.apps[PROXY] = create_proxy(ProxyConfig(
+            eprom_url=eprom_url, eprom_api_key=cfg.eprom_api_key,
+            registries=[RegistryAccount(name=r.name, api_key=r.api_key, api_base_url=self.url(r.name),
+                                        allowed_forms=r.allowed_forms) for r in cfg.registries],
+            state_dir=self.state_dir, lifetime=cfg.lifetime,
+        ), self._runtime(PROXY))
+        for registry in cfg.registries:
+            self.apps[registry.name] = create_registry(
+                RegistryConfig(name=registry.name, api_key=registry.api_key, target_url=proxy_url),
+                self._runtime(registry.name))
+
+    def _runtime(self, name: str) -> Runtime:
+        """Each server gets its own Runtime over the shared clock and timeline, so the transcript knows
+        which server sent what whatever name the service gives its transport."""
+        assert self.clock is not None and self.timeline is not None
+        return Runtime(self.clock, self.timeline, seed=self.config.seed,
+                       tap=self.transcript.tap_for(name), sim=True)
+
+    def _serve(self) -> None:
+        for name, server in self.servers.items():
+            server.mount(self.apps[name])
+        for server in self.servers.values():
+            server.start()
+        assert self.timeline is not None
+        self.timeline.start()
+        self._check_serving()
+
+    def _check_serving(self) -> None:
+        """Each server answers its clock: what `up` promises before it writes the ready file."""
+        with requests.Session() as session:
+            for name, server in self.servers.items():
+                try:
+                    reply = session.get(f"{server.url}/_sim/clock", timeout=SERVE_CHECK_TIMEOUT)
+                except requests.RequestException as err:
+                    raise HarnessError(f"{name} at {server.url} does not answer: {err}") from None
+                if reply.status_code != 200:
+                    raise HarnessError(f"{name} at {server.url} answered /_sim/clock with HTTP {reply.status_code}")

@@ -1,0 +1,103 @@
+"""The form catalog (shipped YAML data) and the configuration's checks."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import yaml
+
+from fake_eprom.config import EpromConfig, OrderingSystem
+from fake_eprom.forms import CatalogError, Form, Question, default_catalog, load_catalog, parse_catalog
+
+
+def test_the_default_catalog_has_what_the_spec_requires():
+    forms = default_catalog()
+    rand12 = next(f for f in forms if f.id == "1bc5f9f0-2607-49eb-94f0-6af955bbd79a")
+    assert rand12.name == "RAND-12" and rand12.published and not rand12.must_be_signed
+    assert len(rand12.questions) == 12 and all(q.type == "choice" and len(q.options) >= 2 for q in rand12.questions)
+    assert any(not f.published for f in forms)
+    assert any(f.published and f.paper_enabled for f in forms)
+    assert any(f.published and f.must_be_signed for f in forms)
+    kinds = {q.type for f in forms for q in f.questions}
+    assert kinds == {"choice", "number", "text"}
+    assert all(f.questions for f in forms)
+
+
+def test_summary_is_what_the_ready_file_lists():
+    assert default_catalog()[0].summary() == {"id": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "name": "RAND-12",
+                                              "published": True, "paperEnabled": False, "mustBeSigned": False}
+
+
+def test_default_catalog_is_a_fresh_list_each_time():
+    first = default_catalog()
+    first.clear()
+    assert len(default_catalog()) >= 4
+
+
+def test_load_catalog_from_a_file(tmp_path):
+    path = tmp_path / "forms.yaml"
+    path.write_text(yaml.safe_dump({"forms": [{
+        "id": "6AADFDB7-C038-4A11-8B4A-4E6C233701FF", "name": "Smerte", "paperEnabled": True,
+        "questions": [{"id": "nrs", "text": "Smerte nå (0-10)?", "type": "number", "min": 0, "max": 10}]}]}),
+        encoding="utf-8")
+    [form] = load_catalog(path)
+    assert form == Form("6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "Smerte", True, True, False,
+                        (Question("nrs", "Smerte nå (0-10)?", "number", min=0, max=10),))
+
+
+@pytest.mark.parametrize("data, text", [
+    ([], "expected a mapping with a list under 'forms'"),
+    ({"forms": [{"id": "x", "name": "A"}]}, "id 'x' is not a uuid"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff"}]}, "name is required"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A", "published": "yes"}]},
+     "published must be true or false"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A", "colour": "red"}]},
+     "unknown key(s) colour"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A"},
+                {"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "B"}]}, "appears twice"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
+                 "questions": [{"id": "q", "text": "?", "type": "slider"}]}]}, "type must be one of"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
+                 "questions": [{"id": "q", "text": "?", "type": "choice"}]}]}, "needs options"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
+                 "questions": [{"id": "q", "text": "?", "type": "number", "min": 5, "max": 1}]}]}, "min <= max"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
+                 "questions": [{"id": "q", "text": "?", "type": "text"}]}]}, "example answers"),
+    ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
+                 "questions": [{"id": "q", "text": "?", "type": "text", "examples": ["a"]},
+                               {"id": "q", "text": "?", "type": "text", "examples": ["b"]}]}]}, "unique"),
+])
+def test_bad_catalogs_are_refused_clearly(data, text):
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(data, source="test.yaml")
+    assert text in str(err.value) and str(err.value).startswith("test.yaml")
+
+
+def test_config_uses_its_own_forms_when_given(make_sim):
+    only = Form("6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "Eget skjema",
+                questions=(Question("q", "?", "text", examples=("ja",)),))
+    sim = make_sim(forms=[only])
+    assert sim.client.get("/_sim/forms").get_json() == [only.summary()]
+    assert sim.order(formId=only.id).status_code == 200
+    assert sim.order().get_json() == {"message": "No form with id='1bc5f9f0-2607-49eb-94f0-6af955bbd79a' exists"}
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda: EpromConfig([], population="closed"), "population must be one of open, strict"),
+    (lambda: EpromConfig([], status_delay=timedelta(seconds=-1)), "status_delay must not be negative"),
+    (lambda: EpromConfig([OrderingSystem("a", "k", "http://a"), OrderingSystem("b", "k", "http://b")]),
+     "distinct api_keys"),
+    (lambda: EpromConfig([OrderingSystem("a", "k1", "http://a"), OrderingSystem("a", "k2", "http://b")]),
+     "distinct names"),
+    (lambda: OrderingSystem("a", "k", "http://a", channel_format="text"), "channel_format must be one of"),
+    (lambda: OrderingSystem("a", "", "http://a"), "needs an api_key"),
+])
+def test_bad_configuration_is_refused(make, text):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert text in str(err.value)
+
+
+def test_callback_url_joins_base_and_path():
+    assert OrderingSystem("a", "k", "http://x:1/base/").callback_url == "http://x:1/base/api/PromsFormOrder"
+    assert OrderingSystem("a", "k", "http://x:1").callback_url == "http://x:1/api/PromsFormOrder"

@@ -1,18 +1,17 @@
 """service_kit.sim_api: parsing an advance request, and the /_sim clock blueprint via a Flask test client."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 
 from eprom_protocol.messages import BODY_NOT_JSON, BODY_NOT_OBJECT, ProtocolError
-from service_kit.clock import SimClock
+from service_kit.clock import DEFAULT_SIM_START
 from service_kit.sim_api import parse_advance, sim_clock_blueprint
-from service_kit.timeline import Timeline
 from service_kit.web import install_error_handlers
 
-START = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
+START = DEFAULT_SIM_START  # the conftest clock starts here
 UNITS = "use any of: days, hours, minutes, seconds"
 
 
@@ -89,18 +88,6 @@ class DueAt:
     def run_due(self, now):
         self.ran += [(d, self.clock.now()) for d in self.dues if d <= now]
         self.dues = [d for d in self.dues if d > now]
-
-
-@pytest.fixture
-def clock():
-    return SimClock(START)
-
-
-@pytest.fixture
-def timeline(clock):
-    tl = Timeline(clock, pump=False)
-    yield tl
-    tl.stop()
 
 
 @pytest.fixture

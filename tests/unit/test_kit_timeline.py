@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
-from service_kit.clock import SimClock, SystemClock
+from service_kit.clock import DEFAULT_SIM_START, SimClock, SystemClock
 from service_kit.timeline import Timeline
 
-START = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
+START = DEFAULT_SIM_START  # the conftest clock starts here
 
 
 def at(**delta) -> datetime:
@@ -47,18 +47,6 @@ class FakeWork:
             self.journal.append((self.name, due, now, self.clock.now()))
         if self.on_run is not None:
             self.on_run(self, now)
-
-
-@pytest.fixture
-def clock():
-    return SimClock(START)
-
-
-@pytest.fixture
-def timeline(clock):
-    tl = Timeline(clock, pump=False)
-    yield tl
-    tl.stop()
 
 
 @pytest.fixture

@@ -39,8 +39,9 @@ class LiveServer:
         self._app = app
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{self.name}",
-                                        daemon=True)
+        # a short poll interval: stop() waits for the serve loop to notice, 0.5 s by default
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"http-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

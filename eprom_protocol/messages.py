@@ -22,6 +22,13 @@ H_NUMBER_NOT_SUPPORTED = (
     "Norsk fødselsnummer or D-nummer."
 )
 MAIN_DOCUMENT_MISSING = "Main document in MessageToCitizen is missing"
+# The delivery partner (Helsenorge) failing a message to a citizen: 504 and 502.
+DELIVERY_PARTNER_TIMEOUT = "Timeout while waiting for response from Helsenorge"
+DELIVERY_PARTNER_UNREACHABLE = "Unable to communicate with Helsenorge. No message sent."
+#: "Utsending av brev / melding til innbygger støtter PDF-filer på opp til 30MB": per document, decoded.
+MAX_MESSAGE_DOCUMENT_BYTES = 30 * 1024 * 1024
+#: A signed document stays downloadable at least this many days after signing.
+SIGNED_DOCUMENT_DAYS = 30
 
 
 def no_such_form(form_id: str) -> str:
@@ -45,6 +52,16 @@ MISSING_AUTHORIZATION = "Authorization header is missing: send 'Authorization: B
 BODY_NOT_JSON = "The request body is not valid JSON"
 BODY_NOT_OBJECT = "The request body must be a JSON object"
 BODY_TOO_LARGE = "The request body is larger than this endpoint accepts"
+
+
+def no_signed_document(document_id: str) -> str:
+    """The same text whether the document never existed, belongs to someone else or is gone: no leak."""
+    return f"No signed document with id '{document_id}'"
+
+
+def document_too_large(where: str, size: int) -> str:
+    return (f"{where}: the document is {size} bytes; a document may be at most {MAX_MESSAGE_DOCUMENT_BYTES} bytes "
+            f"(30 MB)")
 
 
 def malformed_national_id(field: str, why: str) -> str:

@@ -160,10 +160,60 @@ MESSAGE_STATUS_CALLBACK = {
     },
 }
 
+# Our reading of `documentCollection` (the guide names it but does not spell it out). Accepted: an object
+# {"documents": [document...]} where the main one has isMainDocument true, an object {"mainDocument": document,
+# "attachments": [document...]}, or a bare list of documents. Each document is a base64 PDF. No main document:
+# MAIN_DOCUMENT_MISSING, ePROM's own text.
+MESSAGE_DOCUMENT = {
+    "type": "object",
+    "required": ["content"],
+    "properties": {
+        "title": _opt(STRING),
+        "fileName": _opt(STRING),
+        "mimeType": _opt(STRING),
+        "isMainDocument": _opt(BOOL),
+        "content": {**STRING, "description": "the PDF, base64"},
+    },
+}
+
+MESSAGE_TO_CITIZEN_REQUEST = {
+    "$id": "messagetocitizen-request",
+    "type": "object",
+    "properties": {
+        # checked after the main document, so that the documented error comes first
+        "nationalId": _opt(STRING),
+        "senderInfo": _opt({"type": "object",
+                            "properties": {"organisationName": _opt(STRING), "organisationNr": _opt(STRING)}}),
+        "messageInfo": _opt({"type": "object", "properties": {"title": _opt(STRING), "description": _opt(STRING),
+                                                               "merknad": _opt(STRING)}}),
+        "documentCollection": {
+            "type": ["object", "array", "null"],
+            "properties": {"documents": _opt({"type": "array", "items": MESSAGE_DOCUMENT}),
+                           "mainDocument": _opt(MESSAGE_DOCUMENT),
+                           "attachments": _opt({"type": "array", "items": MESSAGE_DOCUMENT})},
+            "items": MESSAGE_DOCUMENT,
+        },
+        "notificationPriorityList": _opt({"type": "array", "items": _enum(NotificationChannel)}),
+        "testMode": _opt(BOOL),
+        "paperColorPrint": _opt(BOOL),
+    },
+}
+
+MESSAGE_TO_CITIZEN_RESPONSE = {
+    "$id": "messagetocitizen-response",
+    "type": "object",
+    "required": ["messageToCitizenId", "notificationChannel"],
+    "properties": {
+        "messageToCitizenId": UUID,
+        "notificationChannel": _enum(NotificationChannel),  # 0 (None): the citizen cannot be reached
+    },
+}
+
 SCHEMAS: dict[str, dict] = {
     s["$id"]: s
     for s in (FORM_ORDER_REQUEST, FORM_ORDER_RESPONSE, ORDER_STATUS_CALLBACK,
-              RETURNED_FORM_CALLBACK, MESSAGE_STATUS_CALLBACK)
+              RETURNED_FORM_CALLBACK, MESSAGE_STATUS_CALLBACK, MESSAGE_TO_CITIZEN_REQUEST,
+              MESSAGE_TO_CITIZEN_RESPONSE)
 }
 
 

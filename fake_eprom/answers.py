@@ -42,3 +42,32 @@ def answer_question(question: Question, rng: random.Random) -> Any:
 def form_data_for(seed: int | str, order_id: str, form: Form) -> dict[str, Any]:
     """The generated answers of one order."""
     return generate_form_data(form, order_rng(seed, order_id, "answers"))
+
+
+MISSING_ANSWER_WARNING = "Required question is not answered"  # a formDataWarnings entry's text
+PARTIAL_LEFT_OUT = 3  # a partial answer leaves out one question in this many (at least one)
+
+
+def partial_form_data(form: Form, answers: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The answers with some questions left out, required ones included: a patient who gave up half-way."""
+    present = [q.id for q in form.questions if q.id in answers]
+    if not present:
+        return dict(answers)
+    dropped = set(rng.sample(present, max(1, len(present) // PARTIAL_LEFT_OUT)))
+    return {k: v for k, v in answers.items() if k not in dropped}
+
+
+def missing_answer_warnings(form: Form, answers: dict[str, Any]) -> list[dict[str, str]]:
+    """formDataWarnings for the required questions the answers leave out, in the form's order."""
+    return [{"fieldName": q.id, "warning": MISSING_ANSWER_WARNING}
+            for q in form.questions if q.required and q.id not in answers]
+
+
+def filled_form(seed: int | str, order_id: str, form: Form, fixed: dict[str, Any] | None, *, partial: bool,
+                extra_warnings: tuple[dict, ...] = ()) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """What the patient sends back: the answers (fixed, or generated from the questions, some left out when
+    partial) and the warnings ePROM attaches (missing required answers, then any scripted ones)."""
+    answers = dict(fixed) if fixed is not None else form_data_for(seed, order_id, form)
+    if partial and fixed is None:
+        answers = partial_form_data(form, answers, order_rng(seed, order_id, "partial"))
+    return answers, missing_answer_warnings(form, answers) + [dict(w) for w in extra_warnings]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from eprom_protocol.messages import SIGNED_DOCUMENT_DAYS
+
 from .forms import Form, default_catalog
 
 CHANNEL_FORMATS = ("number", "name")
@@ -33,6 +35,10 @@ class OrderingSystem:
     def callback_url(self) -> str:
         return self.api_base_url.rstrip("/") + "/api/PromsFormOrder"
 
+    @property
+    def message_callback_url(self) -> str:
+        return self.api_base_url.rstrip("/") + "/api/MessageToCitizen"
+
 
 @dataclass
 class EpromConfig:
@@ -41,6 +47,7 @@ class EpromConfig:
     population: str = "open"  # "open": any valid id is a default patient; "strict": unknown ids get the zero id
     status_delay: timedelta = timedelta(0)  # from the order to its status callback
     login_url: str = DEFAULT_LOGIN_URL  # loginUrl in order responses
+    signed_document_days: int = SIGNED_DOCUMENT_DAYS  # a signed PDF is served this long after signing, then 404
     catalog: list[Form] = field(init=False, repr=False)  # forms, or the default catalog
 
     def __post_init__(self) -> None:
@@ -56,6 +63,13 @@ class EpromConfig:
         ids = [f.id for f in self.catalog]
         if len(set(ids)) != len(ids):
             raise ValueError("form ids must be distinct")
+        names = {s.name for s in self.ordering_systems}
+        for form in self.catalog:
+            if form.owner is not None and form.owner not in names:
+                raise ValueError(f"form {form.name!r}: its owner {form.owner!r} is not an ordering system "
+                                 f"(there are: {', '.join(sorted(names))})")
+        if self.signed_document_days < SIGNED_DOCUMENT_DAYS:
+            raise ValueError(f"signed documents must stay at least {SIGNED_DOCUMENT_DAYS} days (the guide's minimum)")
 
     def system_by_key(self, api_key: str) -> OrderingSystem | None:
         return next((s for s in self.ordering_systems if s.api_key == api_key), None)
@@ -66,3 +80,6 @@ class EpromConfig:
     def catalog_for(self, system: OrderingSystem) -> dict[str, Form]:
         """The forms an ordering system may order, by id: for now every system sees the whole catalog."""
         return {form.id: form for form in self.catalog}
+
+    def form(self, form_id: str) -> Form | None:
+        return next((f for f in self.catalog if f.id == form_id.lower()), None)

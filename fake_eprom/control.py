@@ -1,4 +1,5 @@
-"""The fake ePROM's part of the control API (SPEC §4): patients, orders, answers and deliveries."""
+"""The fake ePROM's part of the control API (SPEC §4): patients, orders, answers, letters, signed documents,
+delivery-partner faults and deliveries."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -6,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from eprom_protocol.messages import ProtocolError
 from service_kit.web import json_object_body, optional_json_object_body
 
+from .patient_schema import PATIENT_SCHEMA
 from .patients import parse_form_data
 from .service import FakeEprom
 
@@ -17,11 +19,15 @@ def control_blueprint(eprom: FakeEprom) -> Blueprint:
 
     @bp.post("/patients")
     def add_patient():
-        return jsonify(eprom.add_patient(json_object_body()).to_json()), 201
+        return jsonify(eprom.patient_json(eprom.add_patient(json_object_body()))), 201
 
     @bp.get("/patients")
     def list_patients():
-        return jsonify([p.to_json() for p in eprom.patients()])
+        return jsonify([eprom.patient_json(p) for p in eprom.patients()])
+
+    @bp.get("/patients/schema")
+    def patient_schema():
+        return jsonify(PATIENT_SCHEMA)
 
     @bp.get("/forms")
     def list_forms():
@@ -43,9 +49,29 @@ def control_blueprint(eprom: FakeEprom) -> Blueprint:
             raise ProtocolError(f"unknown field(s) {', '.join(unknown)}; an answer may have: formData")
         return jsonify(eprom.answer(order_id, parse_form_data(body.get("formData"))))
 
+    @bp.get("/messages")
+    def list_messages():
+        return jsonify(eprom.messages(national_id=_query("nationalId")))
+
+    @bp.get("/messages/<message_id>")
+    def get_message(message_id: str):
+        return jsonify(eprom.message(message_id))
+
+    @bp.get("/message-faults")
+    def get_message_faults():
+        return jsonify(eprom.message_faults())
+
+    @bp.post("/message-faults")
+    def set_message_faults():
+        return jsonify(eprom.message_faults(optional_json_object_body()))
+
+    @bp.get("/documents")
+    def list_documents():
+        return jsonify(eprom.document_summaries())
+
     @bp.get("/deliveries")
     def list_deliveries():
-        return jsonify(eprom.deliveries(order_id=_query("orderId")))
+        return jsonify(eprom.deliveries(order_id=_query("orderId"), message_id=_query("messageToCitizenId")))
 
     return bp
 

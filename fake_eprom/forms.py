@@ -42,6 +42,11 @@ class Form:
     paper_enabled: bool = False
     must_be_signed: bool = False
     questions: tuple[Question, ...] = field(default_factory=tuple)
+    owner: str | None = None  # the ordering system that gets the answers when a patient orders it themself
+
+    @property
+    def patient_orderable(self) -> bool:
+        return self.owner is not None and self.published
 
     def summary(self) -> dict:
         """The form as the harness's ready file lists it (SPEC §4)."""
@@ -87,7 +92,7 @@ def parse_catalog(data: Any, source: str = "catalog") -> list[Form]:
 def _parse_form(item: Any, where: str) -> Form:
     if not isinstance(item, dict):
         raise CatalogError(f"{where}: a form must be a mapping")
-    _only(item, {"id", "name", "published", "paperEnabled", "mustBeSigned", "questions"}, where)
+    _only(item, {"id", "name", "published", "paperEnabled", "mustBeSigned", "questions", "owner"}, where)
     form_id = str(item.get("id", ""))
     try:
         form_id = str(uuid.UUID(form_id))
@@ -102,9 +107,12 @@ def _parse_form(item: Any, where: str) -> Form:
     parsed = tuple(_parse_question(q, f"{where}.questions[{i}]") for i, q in enumerate(questions))
     if len({q.id for q in parsed}) != len(parsed):
         raise CatalogError(f"{where}: question ids must be unique")
+    owner = item.get("owner")
+    if owner is not None and (not isinstance(owner, str) or not owner):
+        raise CatalogError(f"{where}: owner must be the name of an ordering system")
     return Form(id=form_id, name=name, published=_bool(item, "published", True, where),
                 paper_enabled=_bool(item, "paperEnabled", False, where),
-                must_be_signed=_bool(item, "mustBeSigned", False, where), questions=parsed)
+                must_be_signed=_bool(item, "mustBeSigned", False, where), questions=parsed, owner=owner)
 
 
 def _parse_question(item: Any, where: str) -> Question:

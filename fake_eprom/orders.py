@@ -3,7 +3,6 @@ order goes through. No Flask, no I/O."""
 from __future__ import annotations
 
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +13,7 @@ from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import mask, require_orderable
 from eprom_protocol.timefmt import iso, parse_instant
 
+from .callbacks import event_log
 from .config import OrderingSystem
 from .distribution import PAPER_RULES
 from .forms import Form
@@ -35,12 +35,20 @@ class OrderRequest:
     form: Form
     national_id: str
     on_behalf_of: str | None
-    expiry: datetime
+    expiry: datetime | None  # None: a patient-initiated order, which does not expire
     rule: Rule
     must_be_signed: bool  # the form's or the request's demand
     test_mode: bool
     metadata: Any
     echo: dict  # the input fields as the response repeats them
+    dont_store_in_pha: bool = False  # recorded and shown; there is no patient archive to keep it out of
+    signing_text: str | None = None
+    has_address: bool = False  # physicalAddress gives an address line and a postal code: paper can reach
+
+    @classmethod
+    def patient_initiated(cls, form: Form, national_id: str) -> "OrderRequest":
+        return cls(form=form, national_id=national_id, on_behalf_of=None, expiry=None, rule=Rule.NoDistribution,
+                   must_be_signed=form.must_be_signed, test_mode=False, metadata=None, echo={})
 
     def __repr__(self) -> str:
         return f"OrderRequest(form={self.form.id}, patient={mask(self.national_id)}, rule={self.rule.name})"
@@ -54,6 +62,8 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
     if on_behalf_of is not None:
         on_behalf_of = require_orderable(on_behalf_of, "onBehalfOfNationalId").value
     expiry = parse_instant(body["expiryDate"], "expiryDate")
+    if body.get("reminderDate") is not None:  # ignored, as by ePROM, but it must still be a date
+        parse_instant(body["reminderDate"], "reminderDate")
     if expiry <= now:
         raise ProtocolError(f"expiryDate: {body['expiryDate']!r} is not in the future "
                             f"(the simulated clock says {iso(now)})")
@@ -77,9 +87,12 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
         if echo[name] is None:
             echo[name] = default
     echo["distributionRule"] = int(rule)
+    address = body.get("physicalAddress") or {}
     return OrderRequest(form=form, national_id=national_id, on_behalf_of=on_behalf_of, expiry=expiry, rule=rule,
                         must_be_signed=must_be_signed, test_mode=body.get("testMode") is True,
-                        metadata=metadata, echo=echo)
+                        metadata=metadata, echo=echo, dont_store_in_pha=body.get("dontStoreCompletedFormInPha") is True,
+                        signing_text=body.get("signingText"),
+                        has_address=bool(address.get("addressLine1")) and bool(address.get("postalCode")))
 
 
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
@@ -110,9 +123,11 @@ class Callback:
     """One callback to an ordering system, waiting for (re)delivery."""
 
     id: int
-    kind: str  # "status" or "returnedForm"
+    kind: str  # "status", "returnedForm" or "messageStatus"
     body: dict = field(repr=False)  # carries the apiKey and answers: keep it out of logs
     created_at: datetime
+    url: str
+    system_name: str
     attempts: int = 0
 
 
@@ -130,26 +145,53 @@ class Order:
     channel: Channel | None = None  # the actual channel, once decided
     reached_at: datetime | None = None
     finished_at: datetime | None = None  # answered or expired
-    outbox: deque[Callback] = field(default_factory=deque)
     planned: list = field(default_factory=list)  # scheduler jobs to cancel when the order finishes
+    plan: Any = None  # a patient-initiated order's AnswerPlan
+    events: list = field(default_factory=list)  # (event, questionId, at): what the patient did
+    refused: list = field(default_factory=list)  # attempts to answer ePROM refused, as the control API shows them
+    warnings: list | None = None
+    filled_out_by: dict | None = None
+    signed_form_id: str | None = None
+    scanned_paper_id: str | None = None
+    mail_returned_at: datetime | None = None
+
+    @property
+    def patient_initiated(self) -> bool:
+        return self.request.expiry is None
 
     @property
     def status_name(self) -> str:
         return PENDING if self.status is None else self.status.name
 
     def summary(self) -> dict:
-        """The order as GET /_sim/orders lists it."""
+        """The order as GET /_sim/orders lists it (no answers: those went to the ordering system)."""
+        request = self.request
         return {
             "id": self.id,
             "orderingSystem": self.system.name,
-            "formId": self.request.form.id,
-            "nationalId": self.request.national_id,
+            "formId": request.form.id,
+            "nationalId": request.national_id,
             "status": self.status_name,
             "notificationChannel": None if self.channel is None else self.channel.wire_name,
+            "preferredChannel": self.preferred.wire_name,
             "orderedAt": iso(self.ordered_at),
-            "expiryDate": iso(self.request.expiry),
-            "distributionRule": self.request.rule.name,
-            "testMode": self.request.test_mode,
+            "expiryDate": None if request.expiry is None else iso(request.expiry),
+            "distributionRule": None if self.patient_initiated else request.rule.name,
+            "testMode": request.test_mode,
+            "dontStoreCompletedFormInPha": request.dont_store_in_pha,
+            "mustBeSigned": request.must_be_signed,
+            "onBehalfOfNationalId": request.on_behalf_of,
+            "isPatientInitiated": self.patient_initiated,
+            "singleUseCode": self.single_use_code,
+            "reachedAt": None if self.reached_at is None else iso(self.reached_at),
+            "finishedAt": None if self.finished_at is None else iso(self.finished_at),
+            "mailReturnedAt": None if self.mail_returned_at is None else iso(self.mail_returned_at),
+            "signedFormId": self.signed_form_id,
+            "scannedPaperId": self.scanned_paper_id,
+            "formDataWarnings": None if self.warnings is None else [dict(w) for w in self.warnings],
+            "filledOutBy": None if self.filled_out_by is None else dict(self.filled_out_by),
+            "formOrderEventLog": event_log(self.events),
+            "refusedAttempts": [dict(r) for r in self.refused],
         }
 
     def __repr__(self) -> str:

@@ -1,5 +1,5 @@
 """`eprox-harness`: `up` runs a harness until stopped and announces it in a ready file; `demo` runs the
-three scripted flows and exits 0 only when every check passed."""
+three scripted flows and exits 0 only when every check passed; `scenario` checks or runs a scenario file."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,8 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Sequence
+
+from eprom_protocol.national_id import mask
 
 from .config import ConfigError, HarnessConfig, example_config, load_config
 
@@ -35,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser("up", help="start fake ePROM, ePROX and the registries; run until SIGINT/SIGTERM")
-    up.add_argument("--config", metavar="FILE", help="topology file (YAML or JSON); see `example-config`")
+    source = up.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE", help="topology file (YAML or JSON); see `example-config`")
+    source.add_argument("--scenario", metavar="FILE",
+                        help="scenario file: its topology, its patients in fake ePROM, its orders as the clock "
+                             "reaches them")
     up.add_argument("--ready-file", metavar="PATH",
                     help="once every server serves, write its URLs and keys here as JSON (removed on exit)")
     up.add_argument("--transcript", action="store_true", help="print every message between the servers as it happens")
@@ -44,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the three scripted flows on a fresh harness and judge them")
     demo.add_argument("--seed", type=int, default=0, help="seeds ids and patients (default 0)")
     demo.set_defaults(run=cmd_demo)
+
+    scenario = commands.add_parser("scenario", help="check or run a scenario file (see scenarios/)")
+    scenario_commands = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    check = scenario_commands.add_parser("check", help="validate a scenario file and its patients; start nothing")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(run=cmd_scenario_check)
+    run = scenario_commands.add_parser("run", help="run a scenario until its `until`, print the transcript and "
+                                                   "judge its expectations (exit 0 only when all hold)")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.set_defaults(run=cmd_scenario_run)
 
     example = commands.add_parser("example-config", help="print a configuration file with every setting")
     example.set_defaults(run=lambda args: print(example_config(), end="") or EXIT_OK)
@@ -72,10 +89,18 @@ def _load(path: str | None) -> HarnessConfig:
 def cmd_up(args: argparse.Namespace) -> int:
     from .topology import Harness
 
+    scenario = None
     try:
-        config = _load(args.config)
+        if getattr(args, "scenario", None):
+            from .scenario import load_scenario
+
+            scenario = load_scenario(args.scenario)
+            config = scenario.config
+        else:
+            config = _load(args.config)
     except ConfigError as err:
-        print(f"eprox-harness up: the configuration is not usable:\n{err}", file=sys.stderr)
+        what = "scenario" if scenario is not None or getattr(args, "scenario", None) else "configuration"
+        print(f"eprox-harness up: the {what} is not usable:\n{err}", file=sys.stderr)
         return EXIT_USAGE
     ready = Path(args.ready_file) if args.ready_file else None
     if ready is not None:
@@ -85,6 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     harness = Harness(config, pump=True)
+    session = None
     try:
         try:
             harness.start()
@@ -94,6 +120,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         info = harness.info()
         if args.transcript:
             harness.transcript.subscribe(_say)
+        if scenario is not None:
+            from .scenario import ScenarioSession
+
+            session = ScenarioSession(harness, scenario)
+            try:
+                session.install()
+            except ConfigError as err:
+                print(f"eprox-harness up: the scenario is not usable:\n{err}", file=sys.stderr)
+                return EXIT_USAGE
+            harness.timeline.settle()  # the orders due at the start have been placed before anyone is told
+            info["patients"] = session.patient_list()
         if ready is not None:
             write_ready_file(ready, info)
         _announce(info, ready)
@@ -101,6 +138,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             pass
         _say("eprox-harness: stopping")
     finally:
+        if session is not None:
+            session.close()
         harness.stop()
         if ready is not None:
             ready.unlink(missing_ok=True)
@@ -134,6 +173,8 @@ def _announce(info: dict, ready: Path | None) -> None:
     _say("eprox-harness: every server serves")
     for name, url, note in rows:
         _say(f"  {name:<{width}}  {url}  ({note})")
+    for patient in info.get("patients", []):
+        _say(f"  patient {patient['ref']}: {mask(patient['nationalId'])}")
     if ready is not None:
         _say(f"  ready file: {ready}")
     _say("Stop with Ctrl-C or SIGTERM.")
@@ -158,6 +199,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         harness.stop()
     return EXIT_OK if flows and all(f.passed for f in flows) else EXIT_FAILED
+
+
+# --- scenario ---------------------------------------------------------------------------
+
+def cmd_scenario_check(args: argparse.Namespace) -> int:
+    from .scenario import check_scenario, load_scenario
+
+    try:
+        scenario = load_scenario(args.file)
+        check_scenario(scenario)
+    except ConfigError as err:
+        print(f"eprox-harness scenario check: the scenario is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    _say(f"{args.file}: a usable scenario ({len(scenario.patients)} patients, {len(scenario.script)} scripted "
+         f"orders, {len(scenario.expectations)} expectations)")
+    return EXIT_OK
+
+
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    from .scenario import load_scenario, run_scenario
+
+    try:
+        scenario = load_scenario(args.file).with_seed(args.seed)
+    except ConfigError as err:
+        print(f"eprox-harness scenario run: the scenario is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        passed = run_scenario(scenario, _say)
+    except ConfigError as err:  # a patient the fake ePROM refused
+        print(f"eprox-harness scenario run: the scenario is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:
+        print(f"eprox-harness scenario run: could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK if passed else EXIT_FAILED
 
 
 if __name__ == "__main__":

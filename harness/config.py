@@ -1,29 +1,88 @@
-"""The topology configuration (`eprox-harness up --config FILE`): a YAML or JSON file, checked against a
-JSON Schema, with errors that name the file, the place in it and what is wrong."""
+"""The topology configuration (`eprox-harness up --config FILE`, and a scenario file's `topology`): a YAML
+or JSON file, checked against CONFIG_SCHEMA, with errors that name the file, the place in it and what is
+wrong."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from service_kit.clock import DEFAULT_SIM_START
 
+from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
+
+__all__ = ["CONFIG_SCHEMA", "FORM_SCHEMA", "ConfigError", "HarnessConfig", "RegistrySpec", "config_from_dict",
+           "example_config", "load_config", "topology_rule_problems"]
+
+_Loader = Loader  # the name earlier code and tests know
+
 DEFAULT_EPROM_API_KEY = "eprox-key"
+EPROX_AT_EPROM = "eprox"  # the proxy's name as an ordering system at the fake ePROM (a form's owner)
 DEFAULT_REGISTRIES = ("registry-a", "registry-b")
 DEFAULT_LIFETIME_DAYS = 365
 POPULATIONS = ("open", "strict")
 CHANNEL_FORMATS = ("number", "name")
+QUESTION_TYPES = ("choice", "number", "text")
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 RESERVED_NAMES = ("eprom", "proxy")  # the transcript names the other two servers so
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+URL_PATTERN = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
+
+PATTERN_WORDS.update({
+    UUID_PATTERN: "is not a uuid",
+    NAME_PATTERN: ("is not a usable name: letters, digits, '.', '_' and '-', starting with a letter or digit, "
+                   "at most 63 characters"),
+    URL_PATTERN: "is not an http:// or https:// base URL (no query or fragment)",
+})
+
+_QUESTION_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "text", "type"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "text": {"type": "string", "minLength": 1},
+        "type": {"enum": list(QUESTION_TYPES)},
+        "required": {"type": "boolean", "description": "default true; an optional question is left out now and then"},
+        "options": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["value", "text"],
+            "properties": {"value": {}, "text": {"type": "string"}}}},
+        "min": {"type": "integer"},
+        "max": {"type": "integer"},
+        "examples": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+    },
+    "allOf": [
+        {"if": {"properties": {"type": {"const": "choice"}}, "required": ["type"]}, "then": {"required": ["options"]}},
+        {"if": {"properties": {"type": {"const": "number"}}, "required": ["type"]},
+         "then": {"required": ["min", "max"]}},
+        {"if": {"properties": {"type": {"const": "text"}}, "required": ["type"]}, "then": {"required": ["examples"]}},
+    ],
+}
+
+#: A form in the catalog data format of fake_eprom/catalog/default_catalog.yaml (fake_eprom/forms.py reads it).
+FORM_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name"],
+    "properties": {
+        "id": {"type": "string", "pattern": UUID_PATTERN},
+        "name": {"type": "string", "minLength": 1},
+        "published": {"type": "boolean"},
+        "paperEnabled": {"type": "boolean"},
+        "mustBeSigned": {"type": "boolean"},
+        "questions": {"type": "array", "items": _QUESTION_SCHEMA},
+        "owner": {"type": "string", "minLength": 1,
+                  "description": "the ordering system that gets the answer when a patient orders the form by "
+                                 "themself; in a harness that is ePROX, named 'eprox' at the fake ePROM"},
+    },
+}
 
 CONFIG_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -63,19 +122,18 @@ CONFIG_SCHEMA: dict = {
                     "name": {"type": "string", "pattern": NAME_PATTERN},
                     "apiKey": {"type": "string", "minLength": 1},
                     "allowedForms": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN}},
+                    "callbackUrl": {"type": "string", "pattern": URL_PATTERN,
+                                    "description": "your own registry's ApiBaseUrl: the proxy calls it back at "
+                                                   "{callbackUrl}/api/PromsFormOrder and no fake registry is started"},
                 },
             },
         },
+        "forms": {"type": "array", "items": FORM_SCHEMA,
+                  "description": "forms added to the default catalog (catalog data format)"},
     },
 }
 
-
-class ConfigError(Exception):
-    """The configuration is unusable; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
+_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -83,6 +141,11 @@ class RegistrySpec:
     name: str
     api_key: str
     allowed_forms: frozenset[str] | None = None
+    callback_url: str | None = None  # None: the harness runs a fake registry; else the proxy calls this back
+
+    @property
+    def is_fake(self) -> bool:
+        return self.callback_url is None
 
 
 def default_registries() -> list[RegistrySpec]:
@@ -101,6 +164,7 @@ class HarnessConfig:
     lifetime_days: float = DEFAULT_LIFETIME_DAYS
     state_dir: Path | None = None  # None: a fresh temporary directory, removed when the harness stops
     registries: list[RegistrySpec] = field(default_factory=default_registries)
+    forms: list[dict] = field(default_factory=list)  # extra forms (catalog data format) after the default catalog
 
     @property
     def lifetime(self) -> timedelta:
@@ -109,50 +173,20 @@ class HarnessConfig:
 
 # --- reading a file ----------------------------------------------------------------------
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that leaves timestamps as text: the schema and our own parser read them."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def load_config(path: str | Path) -> HarnessConfig:
     """Read, validate and build the configuration in a file; ConfigError names every problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError([f"{path}: cannot read the file: {err.strerror or err}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: the file is not UTF-8 text"]) from None
-    data = _parse(path, text)
-    return config_from_dict(data, source=str(path), base_dir=path.parent)
-
-
-def _parse(path: Path, text: str) -> Any:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as err:
-            raise ConfigError([f"{path}: not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"]) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([f"{path}: not valid YAML: {where}{problem}"]) from None
-    return {} if data is None else data
+    return config_from_dict(read_document(path), source=str(path), base_dir=path.parent)
 
 
 def config_from_dict(data: Any, *, source: str = "<config>", base_dir: Path | None = None) -> HarnessConfig:
     """Validate a parsed configuration and build it; relative paths are taken from base_dir."""
-    problems = [f"{source}: {where}: {what}" for where, what in _problems(data)]
-    if problems:
-        raise ConfigError(problems)
+    raise_if_any(schema_problems(_VALIDATOR, data) + topology_rule_problems(data), source)
+    return build_config(data, base_dir)
+
+
+def build_config(data: dict, base_dir: Path | None = None) -> HarnessConfig:
+    """The configuration of a document that has passed CONFIG_SCHEMA and topology_rule_problems."""
     eprom = data.get("eprom", {})
     proxy = data.get("proxy", {})
     config = HarnessConfig()
@@ -175,19 +209,20 @@ def config_from_dict(data: Any, *, source: str = "<config>", base_dir: Path | No
     if "registries" in data:
         config.registries = [
             RegistrySpec(r["name"], r.get("apiKey", f"{r['name']}-key"),
-                         frozenset(r["allowedForms"]) if "allowedForms" in r else None)
+                         frozenset(r["allowedForms"]) if "allowedForms" in r else None,
+                         r.get("callbackUrl"))
             for r in data["registries"]
         ]
+    config.forms = [dict(form) for form in data.get("forms", [])]
     return config
 
 
-def _problems(data: Any) -> list[tuple[str, str]]:
-    """(place, what is wrong) for every problem: first the schema's, then the rules a schema cannot say."""
-    validator = Draft202012Validator(CONFIG_SCHEMA)
-    found = [(_place(e.absolute_path), _what(e)) for e in validator.iter_errors(data)]
+def topology_rule_problems(data: Any) -> list[Problem]:
+    """(place, what is wrong) for the rules a schema cannot say; each guards against shapes the schema
+    already complained about. Places are relative to the topology document."""
     if not isinstance(data, dict):
-        return found
-    # The rules a schema cannot say; each guards against shapes the schema already complained about.
+        return []
+    found: list[Problem] = []
     if isinstance(data.get("start"), str):
         try:
             parse_instant(data["start"], "start")
@@ -223,56 +258,71 @@ def _problems(data: Any) -> list[tuple[str, str]]:
             found.append((f"registries[{i}].apiKey", f"is already the key of registries[{seen_keys[key]}]: "
                                                      "every registry needs its own key"))
         seen_keys.setdefault(key, i)
-    return sorted(found, key=lambda problem: _sort_key(problem[0]))
+        url = registry.get("callbackUrl")
+        if isinstance(url, str) and _bad_port(url):
+            found.append((f"registries[{i}].callbackUrl", f"{url!r} has no usable port"))
+    found += _form_problems(data, registries)
+    return found
 
 
-def _sort_key(place: str) -> list:
-    """Document order for places such as registries[1].apiKey (numbers compared as numbers)."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\[\]]+", place) if p]
+def _bad_port(url: str) -> bool:
+    try:
+        urlsplit(url).port
+    except ValueError:
+        return True
+    return False
 
 
-def _place(path) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+def _form_problems(data: dict, registries: list) -> list[Problem]:
+    """Extra forms must be readable as a catalog and must not clash with the default catalog or each other
+    (scenarios name forms, so names are unique too); allowedForms must name forms of the catalog."""
+    from fake_eprom.forms import CatalogError, default_catalog, parse_catalog
+
+    found: list[Problem] = []
+    defaults = default_catalog()
+    ids = {form.id: f"the default catalog's form {form.name!r}" for form in defaults}
+    names = {form.name: "a form of the default catalog" for form in defaults}
+    forms = data.get("forms") if isinstance(data.get("forms"), list) else []
+    for i, form in enumerate(forms):
+        if not isinstance(form, dict):
+            continue
+        form_id, name = form.get("id"), form.get("name")
+        if isinstance(form_id, str) and re.match(UUID_PATTERN, form_id):
+            key = form_id.lower()
+            if key in ids:
+                found.append((f"forms[{i}].id", f"{form_id} is already the id of {ids[key]}"))
+            ids.setdefault(key, f"forms[{i}]")
+        if isinstance(name, str) and name:
+            if name in names:
+                found.append((f"forms[{i}].name", f"{name!r} is already the name of {names[name]}"))
+            names.setdefault(name, f"forms[{i}]")
+        owner = form.get("owner")
+        if isinstance(owner, str) and owner and owner != EPROX_AT_EPROM:
+            found.append((f"forms[{i}].owner", f"{owner!r} is not an ordering system at the fake ePROM: in a harness "
+                                               f"the only one is ePROX, named {EPROX_AT_EPROM!r}"))
+        if not _schema_clean(form):
+            continue
+        try:
+            parse_catalog({"forms": [form]}, source="")
+        except CatalogError as err:  # what the schema cannot say, e.g. min > max
+            parts = str(err).split(": ", 2)  # ": forms[0].questions[1]: what is wrong"
+            where = parts[1].replace("forms[0]", f"forms[{i}]", 1) if len(parts) == 3 else f"forms[{i}]"
+            found.append((where, parts[-1]))
+    for i, registry in enumerate(registries):
+        allowed = registry.get("allowedForms") if isinstance(registry, dict) else None
+        if not isinstance(allowed, list):
+            continue
+        for j, form_id in enumerate(allowed):
+            if isinstance(form_id, str) and re.match(UUID_PATTERN, form_id) and form_id.lower() not in ids:
+                found.append((f"registries[{i}].allowedForms[{j}]", f"no form with id {form_id} in the catalog"))
+    return found
 
 
-def _what(error) -> str:
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        return f"unknown setting(s) {', '.join(map(repr, extra))}; allowed here: {', '.join(allowed)}"
-    if error.validator == "required":
-        return error.message.replace(" is a required property", " is required")
-    if error.validator == "type":
-        expected = error.validator_value
-        words = [_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected])]
-        return f"must be {' or '.join(words)}, not {_yaml_type(error.instance)} ({error.instance!r})"
-    if error.validator == "enum":
-        return f"{error.instance!r} is not one of: {', '.join(map(str, error.validator_value))}"
-    if error.validator == "pattern":
-        if error.validator_value == UUID_PATTERN:
-            return f"{error.instance!r} is not a uuid"
-        if error.validator_value == NAME_PATTERN:
-            return (f"{error.instance!r} is not a usable name: letters, digits, '.', '_' and '-', "
-                    "starting with a letter or digit, at most 63 characters")
-    if error.validator == "minItems":
-        return "must list at least one registry"
-    if error.validator == "minLength":
-        return "must not be empty"
-    if error.validator == "exclusiveMinimum":
-        return f"must be greater than {error.validator_value}"
-    return error.message
+_FORM_VALIDATOR = Draft202012Validator(FORM_SCHEMA)
 
 
-_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false"}
-
-
-def _yaml_type(value: Any) -> str:
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+def _schema_clean(form: dict) -> bool:
+    return _FORM_VALIDATOR.is_valid(form)
 
 
 def example_config() -> str:
@@ -296,4 +346,15 @@ def example_config() -> str:
           - name: registry-b
             apiKey: registry-b-key
             # allowedForms: [1bc5f9f0-2607-49eb-94f0-6af955bbd79a]
+          # - name: my-registry         # your own registry: no fake one is started, and the proxy
+          #   apiKey: my-registry-key   # calls back {callbackUrl}/api/PromsFormOrder
+          #   callbackUrl: http://127.0.0.1:8080
+        # forms:                        # extra forms after the default catalog (its data format)
+        #   - id: 0b7c7a4e-6a57-4c0e-9d0f-3f1f8c2a5b10
+        #     name: My form
+        #     published: true
+        #     paperEnabled: false
+        #     mustBeSigned: false
+        #     questions:
+        #       - {id: q1, text: "How are you?", type: choice, options: [{value: 1, text: Good}, {value: 2, text: Bad}]}
         """, flags=re.M)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from flask import Flask
@@ -16,15 +17,25 @@ from service_kit.runtime import Runtime
 from service_kit.server import LiveServer
 from service_kit.timeline import Timeline
 
-from .config import HarnessConfig
+from .config import EPROX_AT_EPROM, HarnessConfig
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)
 
 EPROM = "eprom"
 PROXY = "proxy"
-EPROX_AT_EPROM = "eprox"  # the proxy's name as an ordering system at ePROM
 SERVE_CHECK_TIMEOUT = 5.0
+
+
+def _external_names(registries) -> dict[str, str]:
+    """Transcript names for registries with a callbackUrl: scheme://host:port -> name (names joined with
+    '|' when several registries share one host and port)."""
+    names: dict[str, list[str]] = {}
+    for registry in registries:
+        if registry.callback_url is not None:
+            parts = urlsplit(registry.callback_url)
+            names.setdefault(f"{parts.scheme}://{parts.netloc}", []).append(registry.name)
+    return {base: "|".join(found) for base, found in names.items()}
 
 
 class HarnessError(RuntimeError):
@@ -88,11 +99,20 @@ class Harness:
 
     # --- what the world sees ------------------------------------------------------------
     def url(self, name: str) -> str:
+        """A server's base URL; for a registry with a callbackUrl, that URL (the harness runs nothing there)."""
+        for registry in self.config.registries:
+            if registry.name == name and registry.callback_url is not None:
+                return registry.callback_url
         return self.servers[name].url
 
     @property
     def registry_names(self) -> list[str]:
         return [r.name for r in self.config.registries]
+
+    @property
+    def fake_registry_names(self) -> list[str]:
+        """The registries the harness runs itself (those without a callbackUrl)."""
+        return [r.name for r in self.config.registries if r.is_fake]
 
     def info(self) -> dict:
         """The ready file's content (SPEC §4)."""
@@ -107,14 +127,14 @@ class Harness:
     # --- building -----------------------------------------------------------------------
     def _bind(self) -> None:
         """Every port first, so every server's URL is known before any app is built."""
-        for name in [EPROM, PROXY, *self.registry_names]:
+        for name in [EPROM, PROXY, *self.fake_registry_names]:
             self.servers[name] = LiveServer(name, host=self.host)
 
     def _build(self) -> None:
         # Imported here, not at module level: the harness's other parts work without the services.
         from fake_eprom.app import create_app as create_eprom
         from fake_eprom.config import EpromConfig, OrderingSystem
-        from fake_eprom.forms import default_catalog
+        from fake_eprom.forms import default_catalog, parse_catalog
         from fake_registry.app import create_app as create_registry
         from fake_registry.config import RegistryConfig
         from proxy.app import create_app as create_proxy
@@ -122,8 +142,9 @@ class Harness:
 
         cfg = self.config
         eprom_url, proxy_url = self.url(EPROM), self.url(PROXY)
-        forms = default_catalog()
+        forms = default_catalog() + (parse_catalog({"forms": cfg.forms}, source="forms") if cfg.forms else [])
         self.forms = [form.summary() for form in forms]
+        self.transcript.names.update(_external_names(cfg.registries))
         self.transcript.names.update({server.url: name for name, server in self.servers.items()})
         self.transcript.form_names.update({f["id"]: f["name"] for f in self.forms})
         self.clock = SimClock(cfg.start)
@@ -147,6 +168,8 @@ class Harness:
             state_dir=self.state_dir, lifetime=cfg.lifetime,
         ), self._runtime(PROXY))
         for registry in cfg.registries:
+            if not registry.is_fake:
+                continue  # the proxy calls the registry's own system back; nothing runs here for it
             self.apps[registry.name] = create_registry(
                 RegistryConfig(name=registry.name, api_key=registry.api_key, target_url=proxy_url),
                 self._runtime(registry.name))

@@ -1,13 +1,19 @@
-"""How the proxy retries a callback a registry did not acknowledge (pure policy), and the per-key locks
-that keep concurrent orders for one patient and form from racing."""
+"""How the proxy delivers its outbox: the retry policy for a callback a registry did not acknowledge
+(pure), and the delivery lanes, one per registry, that keep a slow or failing registry from holding up
+any other."""
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Hashable, Iterator
+from typing import Callable, Generic, Iterable, TypeVar
+
+log = logging.getLogger(__name__)
+
+Work = TypeVar("Work")
 
 
 @dataclass(frozen=True)
@@ -22,31 +28,107 @@ class RetryPolicy:
         exponent = min(max(failed_attempts - 1, 0), 30)
         return min(self.first_delay * (2 ** exponent), self.max_delay)
 
-    def next_attempt(self, created_at: datetime, failed_attempts: int, now: datetime) -> datetime | None:
-        """When to try again after `failed_attempts` failures, or None: park the delivery as dead."""
-        if now - created_at >= self.give_up_after:
+    def next_attempt(self, window_start: datetime, failed_attempts: int, now: datetime) -> datetime | None:
+        """When to try again after `failed_attempts` failures in a retry window that began at
+        `window_start`, or None: park the delivery as dead."""
+        if now - window_start >= self.give_up_after:
             return None
         return now + self.delay(failed_attempts)
 
 
-class KeyedLocks:
-    """One lock per key, created on demand and dropped when nobody holds or waits for it."""
+def no_hold() -> Callable[[], None]:
+    return lambda: None
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._users: dict[Hashable, int] = defaultdict(int)
 
-    @contextmanager
-    def hold(self, key: Hashable) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-            self._users[key] += 1
+class DeliveryLanes(Generic[Work]):
+    """One lane per registry, each with at most `width` deliveries in flight on threads of its own.
+
+    `dispatch()` claims due work for every lane that has room, in the order the registries are given (so
+    the first sends of a fan-out start in a fixed order), and hands each claimed piece to a drain thread
+    that delivers it and keeps claiming work for the same registry until none is due. A registry that
+    answers slowly or not at all only ever occupies its own lane. `wait_idle()` returns once no lane has
+    work in flight: what a simulated clock needs before it moves on."""
+
+    def __init__(self, claim: Callable[[str], Work | None], deliver: Callable[[Work], None], *, width: int = 4,
+                 hold: Callable[[], Callable[[], None]] = no_hold, wake: Callable[[], None] = lambda: None,
+                 max_threads: int = 256):
+        if width < 1:
+            raise ValueError("a lane needs room for at least one delivery")
+        self._claim = claim
+        self._deliver = deliver
+        self.width = width
+        self._hold = hold
+        self._wake = wake
+        self._active: dict[str, int] = defaultdict(int)
+        self._idle = threading.Condition()
+        self._closed = False
+        self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="proxy-lane")
+
+    def saturated(self, registry: str) -> bool:
+        with self._idle:
+            return self._active[registry] >= self.width
+
+    def busy(self) -> int:
+        with self._idle:
+            return sum(self._active.values())
+
+    def dispatch(self, registries: Iterable[str]) -> int:
+        """Start deliveries on every lane with due work and room; returns how many were started."""
+        started = 0
+        for registry in registries:
+            while not self._closed:
+                with self._idle:
+                    if self._active[registry] >= self.width:
+                        break
+                    self._active[registry] += 1  # reserve the room before claiming
+                try:
+                    work = self._claim(registry)
+                except Exception:
+                    log.exception("claiming a delivery to %s failed", registry)
+                    work = None
+                if work is None:
+                    self._finished(registry)
+                    break
+                release = self._hold()
+                try:
+                    self._pool.submit(self._drain, registry, work, release)
+                except RuntimeError:  # shut down meanwhile: the lease runs out and someone else sends it
+                    release()
+                    self._finished(registry)
+                    break
+                started += 1
+        return started
+
+    def _drain(self, registry: str, work: Work, release: Callable[[], None]) -> None:
         try:
-            with lock:
-                yield
+            while work is not None:
+                try:
+                    self._deliver(work)
+                except Exception:  # a bug in one delivery must not stop the lane
+                    log.exception("delivering to %s failed", registry)
+                if self._closed:
+                    break
+                try:
+                    work = self._claim(registry)
+                except Exception:
+                    log.exception("claiming a delivery to %s failed", registry)
+                    work = None
         finally:
-            with self._guard:
-                self._users[key] -= 1
-                if self._users[key] == 0:
-                    del self._users[key], self._locks[key]
+            release()
+            self._finished(registry)
+            self._wake()  # work that fell due meanwhile may wait for this lane's room
+
+    def _finished(self, registry: str) -> None:
+        with self._idle:
+            self._active[registry] -= 1
+            if self._active[registry] <= 0:
+                del self._active[registry]
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout=timeout)
+
+    def close(self, wait: bool = True) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=wait)

@@ -1,31 +1,120 @@
-"""HTTP out of the proxy: orders to ePROM with ePROX's key, callbacks to registries with a stable
-X-Delivery-Id."""
+"""HTTP out of the proxy: orders, messages and document downloads to ePROM with ePROX's key, and callbacks
+to registries with a stable X-Delivery-Id."""
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-from service_kit.http import Transport
+import requests
+
+from service_kit.http import Exchange, Transport
 
 from .config import RegistryAccount
 from .service import Reply
+
+DELIVERY_ID_HEADER = "X-Delivery-Id"
+
+
+class _Sessions:
+    """One requests.Session per thread (a Session is not thread-safe), for calls Transport.send cannot
+    make: binary downloads, and sends whose Exchange is made before the call."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+
+@dataclass(frozen=True)
+class Document:
+    """A binary answer from ePROM (status None: no HTTP answer at all)."""
+
+    status: int | None
+    content: bytes
+    content_type: str
+    error: str | None = None
 
 
 class HttpEprom:
     def __init__(self, transport: Transport, base_url: str, api_key: str):
         self.transport = transport
-        self.url = base_url.rstrip("/") + "/api/v2/formorder"
+        self.base = base_url.rstrip("/")
         self.api_key = api_key
+        self._sessions = _Sessions()
 
     def place_order(self, body: dict[str, Any]) -> Reply:
-        exchange = self.transport.send("POST", self.url, body, api_key=self.api_key)
+        exchange = self.transport.send("POST", self.base + "/api/v2/formorder", body, api_key=self.api_key)
         return Reply(exchange.status, exchange.response_body, exchange.error)
+
+    def send_message(self, body: dict[str, Any]) -> Reply:
+        exchange = self.transport.send("POST", self.base + "/api/v2/messagetocitizen", body, api_key=self.api_key)
+        return Reply(exchange.status, exchange.response_body, exchange.error)
+
+    def fetch_document(self, signed_form_id: str) -> Document:
+        url = f"{self.base}/api/ExternalDocument/{quote(signed_form_id, safe='')}"
+        headers = {"Authorization": f"Basic {self.api_key}"}
+        exchange = Exchange(self.transport.clock.now(), self.transport.sender, "GET", url, None, headers=headers)
+        try:
+            reply = self._sessions.get().get(url, headers=headers, timeout=self.transport.timeout)
+            document = Document(reply.status_code, reply.content,
+                                reply.headers.get("Content-Type", "application/octet-stream"))
+            exchange.status = reply.status_code
+            exchange.response_body = (f"<{len(reply.content)} bytes {document.content_type}>"
+                                      if reply.ok else _json_or_text(reply))
+        except requests.RequestException as err:
+            document = Document(None, b"", "", f"{type(err).__name__}")
+            exchange.error = f"{type(err).__name__}: {err}"[:500]
+        if self.transport.tap is not None:
+            self.transport.tap(exchange)
+        return document
+
+
+def _json_or_text(reply: requests.Response) -> Any:
+    try:
+        return reply.json()
+    except ValueError:
+        return reply.text[:2000]
+
+
+class PreparedDelivery:
+    """One callback attempt whose Exchange exists before it is sent: the lanes make these in a fixed order,
+    so a transcript lists a fan-out the same way on every run, however the threads interleave."""
+
+    def __init__(self, gateway: "HttpRegistries", registry: RegistryAccount, path: str, body: dict[str, Any],
+                 delivery_id: str):
+        self._gateway = gateway
+        headers = {DELIVERY_ID_HEADER: delivery_id}
+        url = registry.api_base_url.rstrip("/") + path
+        self.exchange = Exchange(gateway.transport.clock.now(), gateway.transport.sender, "PUT", url, body,
+                                 headers=headers)
+
+    def send(self) -> Reply:
+        ex, transport = self.exchange, self._gateway.transport
+        try:
+            reply = self._gateway.sessions.get().request("PUT", ex.url, json=ex.request_body, headers=ex.headers,
+                                                         timeout=transport.timeout)
+            ex.status = reply.status_code
+            ex.response_body = _json_or_text(reply)
+        except requests.RequestException as err:
+            ex.error = f"{type(err).__name__}: {err}"[:500]
+        if transport.tap is not None:
+            transport.tap(ex)
+        return Reply(ex.status, ex.response_body, ex.error)
 
 
 class HttpRegistries:
     def __init__(self, transport: Transport):
         self.transport = transport
+        self.sessions = _Sessions()
+
+    def prepare(self, registry: RegistryAccount, path: str, body: dict[str, Any], delivery_id: str) -> PreparedDelivery:
+        return PreparedDelivery(self, registry, path, body, delivery_id)
 
     def deliver(self, registry: RegistryAccount, path: str, body: dict[str, Any], delivery_id: str) -> Reply:
-        exchange = self.transport.send("PUT", registry.api_base_url.rstrip("/") + path, body,
-                                       headers={"X-Delivery-Id": delivery_id})
-        return Reply(exchange.status, exchange.response_body, exchange.error)
+        return self.prepare(registry, path, body, delivery_id).send()

@@ -1,33 +1,49 @@
-"""The proxy's use cases: a registry places an order, ePROM calls back, the outbox delivers and the
-lifetime ends. Plain Python over three ports (store, ePROM gateway, registry gateway): Flask-free, so
-the Hypothesis state machine drives exactly this code."""
+"""The proxy's use cases: a registry places an order or sends a message, downloads a signed document; ePROM
+calls back; the outbox delivers and the lifetime ends. Plain Python over three ports (store, ePROM gateway,
+registry gateway): Flask-free, so the Hypothesis state machine drives exactly this code."""
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 import threading
+import time
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from eprom_protocol import national_id, schemas
-from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES
+from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
 from eprom_protocol.timefmt import parse_instant
 from service_kit.clock import Clock
 
 from .config import ProxyConfig, RegistryAccount
-from .delivery import KeyedLocks, RetryPolicy
+from .delivery import DeliveryLanes, RetryPolicy
 from .linking import PENDING, Decision, Outcome, decide, split_metadata
-from .store import Delivery, Link, ProxyStore
+from .locks import OwnerToken, StripedLocks, side_dir
+from .privacy import redact
+from .store import MESSAGE_PREFIX, Delivery, Link, ProxyStore
 
 log = logging.getLogger(__name__)
 
 FORM_ORDER_PATH = "/api/PromsFormOrder"
+MESSAGE_PATH = "/api/MessageToCitizen"
 #: What ePROM answers to an order that linked registries get too.
 ORDER_REPLY_FIELDS = ("notificationChannel", "loginUrl", "singleUseCode")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SWEEP_EVERY = 2.0  # seconds between looks for leases and holds of proxy processes that died
+
+
+def document_not_found(document_id: str) -> str:
+    """The one text for a document that is missing, gone or someone else's (no leak either way)."""
+    try:
+        from eprom_protocol.messages import no_signed_document
+    except ImportError:  # pragma: no cover - older protocol package
+        return f"No signed document with id '{document_id}'"
+    return no_signed_document(document_id)
 
 
 @dataclass(frozen=True)
@@ -64,12 +80,21 @@ class OrderResult:
     hold: str | None = None  # release with ProxyService.release() once the answer has been sent
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    delivery: Delivery
+    account: RegistryAccount
+    prepared: Any  # the gateway's prepared call, or None for a gateway that only has deliver()
+
+
 class ProxyService:
     name = "proxy"
 
     def __init__(self, config: ProxyConfig, store: ProxyStore, clock: Clock, eprom: EpromGateway,
                  registries: RegistryGateway, ids: Ids, notify: Callable[[], None] = lambda: None,
-                 retry: RetryPolicy = RetryPolicy()):
+                 retry: RetryPolicy = RetryPolicy(), *, in_pump: Callable[[], bool] = lambda: False, owner: OwnerToken | None = None,
+                 locks: StripedLocks | None = None, lane_width: int | None = None,
+                 lease_seconds: float | None = None):
         self.config = config
         self.store = store
         self.clock = clock
@@ -78,12 +103,23 @@ class ProxyService:
         self.ids = ids
         self.notify = notify
         self.retry = retry
-        self._locks = KeyedLocks()
+        self._in_pump = in_pump
+        database = Path(store.path)
+        self.owner = owner or OwnerToken(side_dir(database, "owners"))
+        self._locks = locks or StripedLocks(side_dir(database, "locks"))
+        self.lease_seconds = lease_seconds if lease_seconds is not None else config.lease_seconds
+        self._registry_names = [r.name for r in config.registries]
         self._calls_in_flight: set[int] = set()
         self._calls_done = threading.Condition()
         self._call_counter = 0
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(16, len(config.registries))),
-                                        thread_name_prefix="proxy-delivery")
+        self._last_sweep = float("-inf")
+        self._sweep_lock = threading.Lock()
+        self.lanes: DeliveryLanes[_Attempt] = DeliveryLanes(
+            self._claim, self._attempt, width=lane_width or config.lane_width, wake=notify)
+        self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
+        parked = self.store.park_unconfigured(self._registry_names, self.clock.now())
+        if parked:
+            log.warning("%d pending delivery(ies) to registries no longer configured parked as dead", parked)
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
@@ -97,7 +133,8 @@ class ProxyService:
         if registry.allowed_forms is not None and form_id not in registry.allowed_forms:
             raise ProtocolError(no_such_form(body["formId"]))
 
-        with self._locks.hold((patient, form_id)):
+        # One decision at a time per (patient, form), across threads and worker processes alike.
+        with self._locks.hold(patient, form_id):
             now = self.clock.now()
             candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime)
             decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
@@ -106,39 +143,33 @@ class ProxyService:
             if decision.outcome is Outcome.LINK:
                 return self._link(registry, body, decision, now)
             forward = {**body, "metadata": forwarded_metadata}
-            return self._new_order(registry, body, forward, patient, form_id, decision)
+            with self._eprom_call():
+                return self._forward_order(registry, body, forward, patient, form_id, decision)
 
     def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime) -> OrderResult:
         registry_order = self.ids.uuid()
         with self.store.transaction() as db:
             self.store.insert_link(db, registry_order=registry_order, registry=registry.name,
                                    order_key=decision.link_to, created_at=now, rule=decision.rule)
-            link = Link(registry_order, registry.name)
+            self.store.add_hold(db, registry_order, self.owner.id)
+            link = Link(registry_order, registry.name, held=True)
             for update in replay_order(self.store.updates(db, decision.link_to)):
-                self._enqueue(db, link, decision.link_to, update.status, update.body, now, hold=registry_order)
+                self._enqueue(db, link, decision.link_to, update.status, update.body, now)
         order = self.store.order(decision.link_to)
         log.info("%s linked to order %s (rule %d)", registry.name, decision.link_to[:8], decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order.order_reply), decision, hold=registry_order)
 
-    def _new_order(self, registry: RegistryAccount, body: dict, forward: dict, patient: str, form_id: str,
-                   decision: Decision) -> OrderResult:
-        with self._eprom_call():
-            return self._forward_order(registry, body, forward, patient, form_id, decision)
-
     def _forward_order(self, registry: RegistryAccount, body: dict, forward: dict, patient: str, form_id: str,
                        decision: Decision) -> OrderResult:
         reply = self.eprom.place_order(forward)
-        if reply.status is None:
-            raise ProtocolError(f"ePROM did not answer: {reply.error}", status=502)
         if reply.status != 200 or not isinstance(reply.body, dict):
-            message = reply.body.get("message") if isinstance(reply.body, dict) else None
-            if message is None:
-                raise ProtocolError(f"ePROM answered HTTP {reply.status} without a message", status=502)
-            raise ProtocolError(message, status=reply.status if 400 <= reply.status < 500 else 502)
+            raise self._eprom_refusal(reply)
         eprom_id = str(reply.body.get("id", ""))
         order_reply = {k: reply.body.get(k) for k in ORDER_REPLY_FIELDS}
         if eprom_id == ZERO_UUID:
             return OrderResult(200, self._reply(body, ZERO_UUID, order_reply), decision)
+        if not UUID_RE.match(eprom_id):
+            raise ProtocolError("ePROM answered the order without a usable id", status=502)
         now = self.clock.now()
         order_key, registry_order = self.ids.uuid(), self.ids.uuid()
         with self.store.transaction() as db:
@@ -147,14 +178,30 @@ class ProxyService:
                                     order_reply=order_reply)
             self.store.insert_link(db, registry_order=registry_order, registry=registry.name,
                                    order_key=order_key, created_at=now, rule=decision.rule)
+            self.store.add_hold(db, registry_order, self.owner.id)
         self.notify()  # a lifetime end is now scheduled
         log.info("%s made new ePROM order %s for %s (rule %d)", registry.name, order_key[:8],
                  national_id.mask(patient), decision.rule)
-        return OrderResult(200, self._reply(body, registry_order, order_reply), decision)
+        return OrderResult(200, self._reply(body, registry_order, order_reply), decision, hold=registry_order)
+
+    def _eprom_refusal(self, reply: Reply) -> ProtocolError:
+        """ePROM's error as the registry may see it: the documented text and status, with any national id
+        masked and never ePROX's own key; anything that is not a client error is a 502."""
+        if reply.status is None:
+            kind = (reply.error or "no answer").split(":", 1)[0]
+            return ProtocolError(f"ePROM did not answer: {kind}", status=502)
+        message = reply.body.get("message") if isinstance(reply.body, dict) else None
+        if not isinstance(message, str) or not message:
+            return ProtocolError(f"ePROM answered HTTP {reply.status} without a message", status=502)
+        if reply.status in (401, 403) or message.startswith("apiKey '"):
+            log.error("ePROM refused ePROX's apiKey (HTTP %s): check the proxy's configuration", reply.status)
+            return ProtocolError("ePROM refused ePROX's credentials; the ePROX operator has been told", status=502)
+        status = reply.status if 400 <= reply.status < 500 or reply.status in (502, 504) else 502
+        return ProtocolError(redact(message, secrets=(self.config.eprom_api_key,)), status=status)
 
     @contextmanager
     def _eprom_call(self) -> Iterator[None]:
-        """Marks an order on its way to ePROM until its id is stored (see _wait_for_orders_in_flight)."""
+        """Marks a call on its way to ePROM until the id it returns is stored (see _wait_for_calls_in_flight)."""
         with self._calls_done:
             self._call_counter += 1
             token = self._call_counter
@@ -166,8 +213,8 @@ class ProxyService:
                 self._calls_in_flight.discard(token)
                 self._calls_done.notify_all()
 
-    def _wait_for_orders_in_flight(self, timeout: float = 10.0) -> None:
-        """ePROM may call back before we have stored the id it just gave us: let those orders finish."""
+    def _wait_for_calls_in_flight(self, timeout: float = 10.0) -> None:
+        """ePROM may call back before we have stored the id it just gave us: let those calls finish."""
         with self._calls_done:
             waiting_for = set(self._calls_in_flight)
             self._calls_done.wait_for(lambda: not (waiting_for & self._calls_in_flight), timeout=timeout)
@@ -180,15 +227,58 @@ class ProxyService:
                 "notificationChannel": NotificationChannel.None_.value if channel is None else channel}
 
     def release(self, hold: str) -> None:
-        """The registry has its answer: its replayed callbacks may go now."""
+        """The registry has its answer: callbacks under that id may go now."""
         self.store.release_hold(hold)
         self.notify()
 
+    # --- a registry sends a letter, or downloads a signed document -------------------------
+    def send_message(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
+        """Forward a message to a citizen with ePROX's key; the registry gets its own message id, and the
+        status ePROM reports later goes to this registry only."""
+        if "nationalId" in body:  # checked here too, so no error text from anywhere can echo it
+            national_id.require_orderable(body["nationalId"])
+        with self._eprom_call():
+            reply = self.eprom.send_message(body)
+            if reply.status != 200 or not isinstance(reply.body, dict):
+                raise self._eprom_refusal(reply)
+            eprom_id = str(reply.body.get("messageToCitizenId", ""))
+            if eprom_id == ZERO_UUID:
+                return OrderResult(200, dict(reply.body))
+            if not UUID_RE.match(eprom_id):
+                raise ProtocolError("ePROM answered the message without a usable id", status=502)
+            key, own_id = self.ids.uuid(), self.ids.uuid()
+            with self.store.transaction() as db:
+                self.store.insert_message(db, key=key, eprom_id=eprom_id, registry=registry.name,
+                                          registry_message_id=own_id, created_at=self.clock.now())
+                self.store.add_hold(db, own_id, self.owner.id)
+        self.notify()
+        log.info("%s sent message %s to a citizen", registry.name, key[:8])
+        return OrderResult(200, {**reply.body, "messageToCitizenId": own_id}, hold=own_id)
+
+    def fetch_document(self, registry: RegistryAccount, document_id: str):
+        """The signed PDF, only for a registry linked to the order whose returned form carried this id;
+        for anyone else the same 404 as for a document that does not exist."""
+        if (not UUID_RE.match(document_id) or document_id == ZERO_UUID
+                or not self.store.registry_may_see_document(registry.name, document_id)):
+            raise ProtocolError(document_not_found(document_id), status=404)
+        document = self.eprom.fetch_document(document_id.lower())
+        if document.status == 200:
+            return document
+        if document.status == 404:
+            raise ProtocolError(document_not_found(document_id), status=404)
+        if document.status is None:
+            raise ProtocolError(f"ePROM did not answer: {document.error}", status=502)
+        raise ProtocolError(f"ePROM could not provide the document (HTTP {document.status})", status=502)
+
     # --- ePROM calls back ----------------------------------------------------------------
-    def accept_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """Record one ePROM callback and queue it for every linked registry; idempotent."""
+    def _is_eprom(self, body: dict[str, Any]) -> bool:
         key = body.get("apiKey")
-        if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self.config.eprom_api_key.encode()):
+        return isinstance(key, str) and hmac.compare_digest(key.encode(), self.config.eprom_api_key.encode())
+
+    def accept_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Record one ePROM callback and queue it for every linked registry, in one transaction; answer
+        success only once that is committed. Idempotent: a resent callback queues nothing."""
+        if not self._is_eprom(body):
             return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
         problems = [p for p in schemas.violations("returned-form-callback", body)
                     if p.split(":")[0] in ("formOrderId", "formOrderStatus")]
@@ -196,72 +286,171 @@ class ProxyService:
             return 400, {"success": False, "message": problems[0]}
         status = FormOrderStatus.parse(body["formOrderStatus"])
         order = self.store.order_by_eprom_id(body["formOrderId"])
+        if order is None and body.get("isPatientInitiated") is True:
+            # The patient ordered it, no registry did: there is nobody to route it to (docs/DESIGN.md).
+            log.info("a patient-initiated answer was acknowledged and not kept: no registry ordered it")
+            return 200, {"success": True}
         if order is None:
-            self._wait_for_orders_in_flight()
+            self._wait_for_calls_in_flight()
             order = self.store.order_by_eprom_id(body["formOrderId"])
         if order is None:
             return 404, {"success": False, "message": "unknown formOrderId"}
-        final = status in RETURNED_FORM_STATUSES
         now = self.clock.now()
+        if order.purged or (order.lifetime_ends_at is not None and order.lifetime_ends_at <= now):
+            # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it either.
+            log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
+            return 200, {"success": True}
+        final = status in RETURNED_FORM_STATUSES
+        signed = body.get("signedFormId") if status is FormOrderStatus.Completed else None
+        signed = signed if isinstance(signed, str) and UUID_RE.match(signed) and signed != ZERO_UUID else None
         with self.store.transaction() as db:
             if not self.store.insert_update(db, order_key=order.key, status=status.name, final=final,
-                                            body=body, received_at=now):
+                                            body=body, received_at=now, signed_form_id=signed):
                 return 200, {"success": True}  # resent: already queued once
             if final or order.state not in {s.name for s in RETURNED_FORM_STATUSES}:
                 self.store.set_state(db, order.key, status.name)
             for link in self.store.links(db, order.key):
-                self._enqueue(db, link, order.key, status.name, body, now, hold=None)
+                self._enqueue(db, link, order.key, status.name, body, now)
         self.notify()
         return 200, {"success": True}
 
-    def _enqueue(self, db, link: Link, order_key: str, status: str, eprom_body: dict | None, now: datetime,
-                 hold: str | None) -> None:
+    def accept_message_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """ePROM's status of a message to a citizen: queued for the registry that sent it, and no other."""
+        if not self._is_eprom(body):
+            return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
+        problems = [p for p in schemas.violations("message-status-callback", body)
+                    if p.split(":")[0] in ("messageToCitizenId", "sentStatus")]
+        if problems:
+            return 400, {"success": False, "message": problems[0]}
+        sent_status = SentStatus.parse(body["sentStatus"])
+        eprom_id = body["messageToCitizenId"]
+        if self.store.message_by_eprom_id(eprom_id) is None:
+            self._wait_for_calls_in_flight()
+        now = self.clock.now()
+        with self.store.transaction() as db:
+            message = self.store.message_by_eprom_id(eprom_id, db)
+            if message is None:
+                return 404, {"success": False, "message": "unknown messageToCitizenId"}
+            if not self.store.insert_message_update(db, message_key=message.key, sent_status=sent_status.name,
+                                                    received_at=now):
+                return 200, {"success": True}
+            account = self.config.registry_by_name.get(message.registry)
+            if account is not None:
+                self.store.add_delivery(
+                    db, id=self.ids.uuid(), registry=account.name, registry_order=message.registry_message_id,
+                    order_key=MESSAGE_PREFIX + message.key, path=MESSAGE_PATH, status=sent_status.name,
+                    body={**body, "apiKey": account.api_key, "messageToCitizenId": message.registry_message_id},
+                    due=now, hold=message.registry_message_id if message.held else None)
+        self.notify()
+        return 200, {"success": True}
+
+    def _enqueue(self, db, link: Link, order_key: str, status: str, eprom_body: dict | None, now: datetime) -> None:
         account = self.config.registry_by_name.get(link.registry)
         if account is None or eprom_body is None:
             return  # a registry removed from the configuration, or an answer already deleted
         self.store.add_delivery(db, id=self.ids.uuid(), registry=link.registry, registry_order=link.registry_order,
                                 order_key=order_key, path=FORM_ORDER_PATH, status=status,
-                                body=for_registry(eprom_body, link.registry_order, account), due=now, hold=hold)
+                                body=for_registry(eprom_body, link.registry_order, account), due=now,
+                                hold=link.registry_order if link.held else None)
 
     # --- due work: the outbox and lifetime ends ------------------------------------------
     def next_due(self) -> datetime | None:
-        dues = [d for d in (self.store.next_delivery_due(), self.store.next_lifetime_end()) if d is not None]
+        """The earliest due work. Deliveries in flight count as due now for everyone but the pump: so
+        advance() and settle() come into run_due() and wait for them, while the pump, which must not wait,
+        does not see them and so does not spin."""
+        if self.lanes.busy() and not self._in_pump():
+            return self.clock.now()
+        dues = [self.store.next_lifetime_end(), self.store.next_message_end(self.config.lifetime)]
+        wall = time.time()
+        for registry in self._registry_names:
+            if not self.lanes.saturated(registry):  # a full lane takes more work by itself
+                dues.append(self.store.next_ready(registry, wall))
+        dues = [d for d in dues if d is not None]
         return min(dues) if dues else None
 
     def run_due(self, now: datetime) -> None:
-        lifetime_end = self.store.next_lifetime_end()
-        if lifetime_end is not None and lifetime_end <= now:
-            purged = self.store.purge_ended(now)
-            log.info("lifetime ended for %d order(s): stored answers deleted", purged)
-        while batch := self.store.due_deliveries(now):
-            by_registry: dict[str, list[Delivery]] = {}
-            for delivery in batch:
-                by_registry.setdefault(delivery.registry, []).append(delivery)
-            # one slow or failing registry never holds up another
-            for future in [self._pool.submit(self._deliver_all, group, now) for group in by_registry.values()]:
-                future.result()
+        """Purge what has ended, then start every due delivery on its registry's lane. The timeline's pump
+        does not wait for the lanes (a slow registry must not stall the pump, and with it everyone else);
+        a simulated clock's advance() and settle() do, so due work is done before they return."""
+        self._sweep()
+        while (self._is_due(self.store.next_lifetime_end(), now)
+               or self._is_due(self.store.next_message_end(self.config.lifetime), now)):
+            ended = self.store.purge_ended(now, self.config.lifetime, national_id.mask)
+            log.info("lifetime ended for %d order(s) or message(s): what was stored for them is deleted", ended)
+            if not ended:
+                break
+        self.lanes.dispatch(self._registry_names)
+        if not self._in_pump():
+            self.lanes.wait_idle()
 
-    def _deliver_all(self, group: list[Delivery], now: datetime) -> None:
-        for delivery in group:
-            self._deliver(delivery, now)
+    @staticmethod
+    def _is_due(when: datetime | None, now: datetime) -> bool:
+        return when is not None and when <= now
 
-    def _deliver(self, delivery: Delivery, now: datetime) -> None:
-        account = self.config.registry_by_name.get(delivery.registry)
-        if account is None or delivery.body is None:
-            self.store.mark_failed(delivery.id, now, "registry no longer configured", retry_at=None)
-            return
-        reply = self.registries.deliver(account, delivery.path, delivery.body, delivery.id)
+    def _claim(self, registry: str) -> _Attempt | None:
+        while True:
+            delivery = self.store.claim(registry, self.clock.now(), self.owner.id, time.time(), self.lease_seconds)
+            if delivery is None:
+                return None
+            account = self.config.registry_by_name.get(delivery.registry)
+            if account is not None and delivery.body is not None:
+                prepare = getattr(self.registries, "prepare", None)
+                prepared = prepare(account, delivery.path, delivery.body, delivery.id) if prepare else None
+                return _Attempt(delivery, account, prepared)
+            self.store.mark_failed(delivery.id, self.clock.now(), "nothing left to send", retry_at=None)
+
+    def _attempt(self, attempt: _Attempt) -> None:
+        delivery, account = attempt.delivery, attempt.account
+        if attempt.prepared is not None:
+            reply = attempt.prepared.send()
+        else:
+            reply = self.registries.deliver(account, delivery.path, delivery.body, delivery.id)
+        now = self.clock.now()
         if reply.acknowledged:
             self.store.mark_delivered(delivery.id, now)
             return
-        error = reply.error or f"HTTP {reply.status}: {str(reply.body)[:200]}"
-        retry_at = self.retry.next_attempt(delivery.created_at, delivery.attempts + 1, now)
+        error = describe_failure(reply)
+        retry_at = self.retry.next_attempt(delivery.window_start or now, delivery.window_failures + 1, now)
         self.store.mark_failed(delivery.id, now, error, retry_at)
-        log.warning("delivery %s to %s failed (%s); %s", delivery.id[:8], delivery.registry, error[:80],
-                    f"retry at {retry_at:%Y-%m-%d %H:%M:%S}" if retry_at else "parked as dead")
+        if retry_at is None:
+            log.error("delivery %s to %s parked as dead after %d attempts (%s); replay it with "
+                      "`proxy replay --id %s`", delivery.id, delivery.registry, delivery.attempts + 1, error,
+                      delivery.id)
+        else:
+            log.warning("delivery %s to %s failed (%s); retry at %s", delivery.id[:8], delivery.registry, error,
+                        f"{retry_at:%Y-%m-%d %H:%M:%S}")
+
+    def _sweep(self, force: bool = False) -> None:
+        """Leases and holds of proxy processes that have died go back to the queue (see proxy/locks.py)."""
+        wall = time.monotonic()
+        if not force and wall - self._last_sweep < SWEEP_EVERY:
+            return
+        if not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            self._last_sweep = wall
+            for owner in set(self.store.lease_owners()) - {self.owner.id}:
+                if not self.owner.is_alive(owner):
+                    count = self.store.drop_leases_of(owner)
+                    log.warning("%d delivery(ies) of a stopped proxy process back in the queue", count)
+            for owner in set(self.store.hold_owners()) - {self.owner.id}:
+                if not self.owner.is_alive(owner):
+                    self.store.release_holds_of(owner)
+        finally:
+            self._sweep_lock.release()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self.lanes.close(wait=True)
+        self.owner.close()
+
+
+def describe_failure(reply: Reply) -> str:
+    """Why a delivery failed, without the registry's answer body (it may echo what we sent)."""
+    if reply.status is None:
+        return reply.error or "no answer"
+    if 200 <= reply.status < 300:
+        return f"HTTP {reply.status} without {{\"success\": true}}"
+    return f"HTTP {reply.status}"
 
 
 def for_registry(eprom_body: dict[str, Any], registry_order: str, account: RegistryAccount) -> dict[str, Any]:

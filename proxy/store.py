@@ -1,5 +1,7 @@
-"""The proxy's durable state in SQLite: ePROM orders, registry links, the updates ePROM sent, and the
-delivery outbox. Every change is one short write transaction; nothing here knows HTTP or the rules."""
+"""The proxy's durable state in SQLite: ePROM orders, registry links, the updates ePROM sent, messages to
+citizens, holds, and the delivery outbox with its leases. Every change is one short write transaction or
+one atomic statement; nothing here knows HTTP or the linking rules. Several processes may share the file
+(gunicorn workers): every read-decide-write sequence is either one statement or one BEGIN IMMEDIATE."""
 from __future__ import annotations
 
 import json
@@ -22,7 +24,7 @@ CREATE TABLE IF NOT EXISTS eprom_orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,              -- ePROX's own key for the order
     eprom_id TEXT NOT NULL UNIQUE,         -- ePROM's form order id: never leaves ePROX
-    national_id TEXT NOT NULL,
+    national_id TEXT NOT NULL,             -- masked once the lifetime has ended
     form_id TEXT NOT NULL,
     ordered_at TEXT NOT NULL,
     lifetime_ends_at TEXT NOT NULL,
@@ -48,14 +50,34 @@ CREATE TABLE IF NOT EXISTS updates (
     final INTEGER NOT NULL,                -- 1 for a returned form (Completed, Expired)
     body TEXT,                             -- ePROM's body; NULL once the lifetime has ended
     received_at TEXT NOT NULL,
+    signed_form_id TEXT,                   -- a signed answer's document id (what ExternalDocument serves)
     UNIQUE (order_key, status)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    key TEXT PRIMARY KEY,                  -- ePROX's own key for a message to a citizen
+    eprom_id TEXT NOT NULL UNIQUE,         -- ePROM's messageToCitizenId: never leaves ePROX
+    registry TEXT NOT NULL,                -- the only registry that hears about it
+    registry_message_id TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created_at);
+CREATE TABLE IF NOT EXISTS message_updates (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_key TEXT NOT NULL REFERENCES messages (key),
+    sent_status TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (message_key, sent_status)
+);
+CREATE TABLE IF NOT EXISTS holds (
+    hold TEXT PRIMARY KEY,                 -- a registry order or message id whose HTTP answer is not sent yet
+    owner TEXT NOT NULL                    -- the proxy process answering it (see proxy/locks.py)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,               -- stable X-Delivery-Id, the same on every attempt
     registry TEXT NOT NULL,
-    registry_order TEXT NOT NULL,
-    order_key TEXT NOT NULL,
+    registry_order TEXT NOT NULL,          -- the registry's order id (or message id): its ordering lane
+    order_key TEXT NOT NULL,               -- eprom_orders.key, or 'message:' + messages.key
     path TEXT NOT NULL,
     status TEXT NOT NULL,
     body TEXT,                             -- NULL once delivered (the answer is not kept twice)
@@ -65,11 +87,39 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at TEXT NOT NULL,
     last_attempt_at TEXT,
     last_error TEXT,
-    hold TEXT                              -- set while the request that made it has not answered yet
+    hold TEXT,                             -- set while the request that made it has not answered yet
+    lease_owner TEXT,                      -- the process sending it right now
+    lease_until REAL,                      -- wall-clock end of that lease (unix seconds)
+    window_start TEXT,                     -- its first failed attempt (since a replay): retries run 3 days from it
+    window_failures INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_registry_order ON deliveries (registry_order, state, seq);
 """
+
+#: Indexes of the outbox, created after any migration (their columns may be new). Partial indexes keep the
+#: hot queries independent of how many delivered rows the table holds.
+INDEXES = """
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_registry_order;
+CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (registry, next_attempt_at, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (registry_order, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_hold ON deliveries (hold) WHERE hold IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (order_key);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (state, seq) WHERE state != 'done';
+CREATE INDEX IF NOT EXISTS updates_signed ON updates (signed_form_id) WHERE signed_form_id IS NOT NULL;
+"""
+
+#: Columns added since the first schema: (table, column, declaration) for databases made before them.
+MIGRATIONS = (
+    ("updates", "signed_form_id", "TEXT"),
+    ("deliveries", "lease_owner", "TEXT"),
+    ("deliveries", "lease_until", "REAL"),
+    ("deliveries", "window_start", "TEXT"),
+    ("deliveries", "window_failures", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+DELIVERY_STATES = ("pending", "done", "dead")
+MESSAGE_PREFIX = "message:"
 
 
 def ts(instant: datetime) -> str:
@@ -90,12 +140,15 @@ class OrderRow:
     ordered_at: datetime
     state: str
     order_reply: dict[str, Any]
+    lifetime_ends_at: datetime | None = None
+    purged: bool = False
 
 
 @dataclass(frozen=True)
 class Link:
     registry_order: str
     registry: str
+    held: bool = False  # its registry has not got the HTTP answer with this id yet
 
 
 @dataclass(frozen=True)
@@ -103,6 +156,15 @@ class Update:
     status: str
     final: bool
     body: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    key: str
+    eprom_id: str
+    registry: str
+    registry_message_id: str
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,25 +182,50 @@ class Delivery:
     created_at: datetime
     next_attempt_at: datetime
     last_error: str | None
+    last_attempt_at: datetime | None = None
+    window_start: datetime | None = None
+    window_failures: int = 0
+
+    @property
+    def failed(self) -> bool:
+        """Pending, but at least one attempt failed: what `proxy deliveries --state failed` lists."""
+        return self.state == "pending" and self.attempts > 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "registry": self.registry, "registryOrderId": self.registry_order,
+                "path": self.path, "status": self.status, "state": self.state, "attempts": self.attempts,
+                "createdAt": self.created_at.isoformat(), "nextAttemptAt": self.next_attempt_at.isoformat(),
+                "lastAttemptAt": self.last_attempt_at.isoformat() if self.last_attempt_at else None,
+                "lastError": self.last_error}
 
 
 class ProxyStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, synchronous: str = "NORMAL"):
         self.path = str(path)
+        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
+        self.synchronous = synchronous.upper()
         self._local = threading.local()
-        self._db().executescript(SCHEMA)
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._migrate()
 
     # --- connections and transactions ---------------------------------------------------
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False,
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False,
                                  uri=self.path.startswith("file:"))
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+            # WAL + NORMAL loses nothing when the process is killed (committed pages are in the OS's
+            # cache); FULL also survives a power cut, at an fsync per commit (docs/PROXY.md).
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA secure_delete=ON")  # deleted answers are overwritten, not just unlinked
             self._local.db = db
+            with self._connections_lock:
+                self._connections.append(db)
         return db
 
     @contextmanager
@@ -153,11 +240,26 @@ class ProxyStore:
             raise
         db.execute("COMMIT")
 
+    def _migrate(self) -> None:
+        db = self._db()
+        db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: a no-op on an existing database
+        with self.transaction() as tx:
+            for table, column, declaration in MIGRATIONS:
+                columns = {row["name"] for row in tx.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        db.executescript(INDEXES)
+
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close every connection this store opened, from any thread."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
 
     # --- meta ---------------------------------------------------------------------------
     def next_generation(self) -> int:
@@ -196,7 +298,8 @@ class ProxyStore:
         if row is None:
             return None
         return OrderRow(row["key"], row["eprom_id"], row["national_id"], row["form_id"],
-                        from_ts(row["ordered_at"]), row["state"], json.loads(row["order_reply"]))
+                        from_ts(row["ordered_at"]), row["state"], json.loads(row["order_reply"]),
+                        from_ts(row["lifetime_ends_at"]), bool(row["purged"]))
 
     @staticmethod
     def insert_order(db: sqlite3.Connection, *, key: str, eprom_id: str, national_id: str, form_id: str,
@@ -224,10 +327,12 @@ class ProxyStore:
     @staticmethod
     def links(db: sqlite3.Connection, order_key: str) -> list[Link]:
         rows = db.execute(
-            "SELECT id, registry FROM registry_orders WHERE order_key = ? ORDER BY created_at, rowid",
+            """SELECT r.id, r.registry, h.hold IS NOT NULL AS held
+               FROM registry_orders r LEFT JOIN holds h ON h.hold = r.id
+               WHERE r.order_key = ? ORDER BY r.created_at, r.rowid""",
             (order_key,),
         ).fetchall()
-        return [Link(r["id"], r["registry"]) for r in rows]
+        return [Link(r["id"], r["registry"], bool(r["held"])) for r in rows]
 
     def link_of(self, registry: str, registry_order: str) -> tuple[Link, str] | None:
         """The link a registry owns under that id, with its order key; None for anyone else's id."""
@@ -237,15 +342,25 @@ class ProxyStore:
         ).fetchone()
         return (Link(row["id"], row["registry"]), row["order_key"]) if row else None
 
+    def registry_may_see_document(self, registry: str, signed_form_id: str) -> bool:
+        """Whether `registry` is linked to an order whose returned form carried this signedFormId."""
+        row = self._db().execute(
+            """SELECT 1 FROM updates u JOIN registry_orders r ON r.order_key = u.order_key
+               WHERE u.signed_form_id = ? AND r.registry = ? LIMIT 1""",
+            (signed_form_id.lower(), registry),
+        ).fetchone()
+        return row is not None
+
     # --- updates from ePROM -------------------------------------------------------------
     @staticmethod
     def insert_update(db: sqlite3.Connection, *, order_key: str, status: str, final: bool,
-                      body: dict[str, Any], received_at: datetime) -> bool:
+                      body: dict[str, Any], received_at: datetime, signed_form_id: str | None = None) -> bool:
         """False when ePROM already sent this status for this order (a resent callback)."""
         cursor = db.execute(
-            """INSERT OR IGNORE INTO updates (order_key, status, final, body, received_at)
-               VALUES (?, ?, ?, ?, ?)""",
-            (order_key, status, int(final), json.dumps(body), ts(received_at)),
+            """INSERT OR IGNORE INTO updates (order_key, status, final, body, received_at, signed_form_id)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (order_key, status, int(final), json.dumps(body), ts(received_at),
+             signed_form_id.lower() if signed_form_id else None),
         )
         return cursor.rowcount == 1
 
@@ -255,6 +370,58 @@ class ProxyStore:
                           (order_key,)).fetchall()
         return [Update(r["status"], bool(r["final"]), json.loads(r["body"]) if r["body"] else None)
                 for r in rows]
+
+    # --- messages to citizens -----------------------------------------------------------
+    @staticmethod
+    def insert_message(db: sqlite3.Connection, *, key: str, eprom_id: str, registry: str,
+                       registry_message_id: str, created_at: datetime) -> None:
+        db.execute(
+            """INSERT INTO messages (key, eprom_id, registry, registry_message_id, created_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            (key, eprom_id, registry, registry_message_id, ts(created_at)),
+        )
+
+    def message_by_eprom_id(self, eprom_id: str, db: sqlite3.Connection | None = None) -> MessageRow | None:
+        row = (db or self._db()).execute(
+            """SELECT m.*, h.hold IS NOT NULL AS held FROM messages m
+               LEFT JOIN holds h ON h.hold = m.registry_message_id WHERE m.eprom_id = ?""",
+            (eprom_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return MessageRow(row["key"], row["eprom_id"], row["registry"], row["registry_message_id"], bool(row["held"]))
+
+    @staticmethod
+    def insert_message_update(db: sqlite3.Connection, *, message_key: str, sent_status: str,
+                              received_at: datetime) -> bool:
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO message_updates (message_key, sent_status, received_at) VALUES (?, ?, ?)",
+            (message_key, sent_status, ts(received_at)),
+        )
+        return cursor.rowcount == 1
+
+    # --- holds: callbacks wait until their registry has the id they carry -----------------
+    @staticmethod
+    def add_hold(db: sqlite3.Connection, hold: str, owner: str) -> None:
+        db.execute("INSERT OR REPLACE INTO holds (hold, owner) VALUES (?, ?)", (hold, owner))
+
+    def release_hold(self, hold: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM holds WHERE hold = ?", (hold,))
+            db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,))
+
+    def hold_owners(self) -> list[str]:
+        return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM holds")]
+
+    def release_holds_of(self, owner: str) -> int:
+        """A process died before it answered: what it held may go (the registry never got those ids, but
+        the link exists and is the registry's to find out about, as after any lost answer)."""
+        with self.transaction() as db:
+            holds = [r["hold"] for r in db.execute("SELECT hold FROM holds WHERE owner = ?", (owner,))]
+            for hold in holds:
+                db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,))
+            db.execute("DELETE FROM holds WHERE owner = ?", (owner,))
+        return len(holds)
 
     # --- the outbox ---------------------------------------------------------------------
     @staticmethod
@@ -267,39 +434,51 @@ class ProxyStore:
             (id, registry, registry_order, order_key, path, status, json.dumps(body), ts(due), ts(due), hold),
         )
 
-    _READY = """d.state = 'pending' AND d.hold IS NULL
+    #: A delivery that may be attempted: pending, not held, not leased (or its lease ran out), and the
+    #: oldest pending one of its registry order (status before answer).
+    _READY = """d.state = 'pending' AND d.hold IS NULL AND (d.lease_owner IS NULL OR d.lease_until < :wall)
                 AND NOT EXISTS (SELECT 1 FROM deliveries e
                                 WHERE e.registry_order = d.registry_order AND e.state = 'pending'
                                   AND e.seq < d.seq)"""
 
-    def next_delivery_due(self) -> datetime | None:
-        row = self._db().execute(f"SELECT min(d.next_attempt_at) AS due FROM deliveries d WHERE {self._READY}"
-                                 ).fetchone()
-        return from_ts(row["due"]) if row["due"] else None
+    def next_ready(self, registry: str, wall: float) -> datetime | None:
+        """When the earliest delivery to `registry` that nobody is sending falls due."""
+        row = self._db().execute(
+            f"""SELECT d.next_attempt_at FROM deliveries d WHERE d.registry = :registry AND {self._READY}
+                ORDER BY d.next_attempt_at, d.seq LIMIT 1""",
+            {"registry": registry, "wall": wall},
+        ).fetchone()
+        return from_ts(row["next_attempt_at"]) if row else None
 
-    def due_deliveries(self, now: datetime, limit: int = 500) -> list[Delivery]:
-        """Deliveries to attempt now: per registry order only the oldest pending one (status before answer)."""
-        rows = self._db().execute(
-            f"""SELECT d.* FROM deliveries d WHERE {self._READY} AND d.next_attempt_at <= ?
-                ORDER BY d.next_attempt_at, d.seq LIMIT ?""",
-            (ts(now), limit),
-        ).fetchall()
-        return [self._delivery(r) for r in rows]
+    def claim(self, registry: str, now: datetime, owner: str, wall: float, lease_seconds: float) -> Delivery | None:
+        """Lease the next delivery to `registry` that is due at `now`, atomically: among all processes
+        sharing the database exactly one gets it."""
+        row = self._db().execute(
+            f"""UPDATE deliveries SET lease_owner = :owner, lease_until = :until
+                WHERE seq = (SELECT d.seq FROM deliveries d
+                             WHERE d.registry = :registry AND d.next_attempt_at <= :now AND {self._READY}
+                             ORDER BY d.next_attempt_at, d.seq LIMIT 1)
+                RETURNING *""",
+            {"owner": owner, "until": wall + lease_seconds, "registry": registry, "now": ts(now), "wall": wall},
+        ).fetchone()
+        return self._delivery(row) if row else None
 
-    def release_hold(self, hold: str) -> None:
+    def lease_owners(self) -> list[str]:
+        return [r["lease_owner"] for r in self._db().execute(
+            "SELECT DISTINCT lease_owner FROM deliveries WHERE lease_owner IS NOT NULL")]
+
+    def drop_leases_of(self, owner: str) -> int:
+        """Its process is gone: what it was sending goes back to the queue (same id, same due time)."""
         with self.transaction() as db:
-            db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,))
-
-    def release_all_holds(self) -> None:
-        """After a restart no request is in flight any more: everything held may go."""
-        with self.transaction() as db:
-            db.execute("UPDATE deliveries SET hold = NULL WHERE hold IS NOT NULL")
+            return db.execute("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+                              (owner,)).rowcount
 
     def mark_delivered(self, delivery_id: str, at: datetime) -> None:
         with self.transaction() as db:
             db.execute(
                 """UPDATE deliveries SET state = 'done', body = NULL, attempts = attempts + 1,
-                          last_attempt_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'""",
+                          last_attempt_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL
+                   WHERE id = ? AND state = 'pending'""",
                 (ts(at), delivery_id),
             )
 
@@ -308,55 +487,111 @@ class ProxyStore:
         with self.transaction() as db:
             db.execute(
                 """UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
+                          window_start = coalesce(window_start, ?), window_failures = window_failures + 1,
                           state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END,
-                          next_attempt_at = coalesce(?, next_attempt_at)
+                          next_attempt_at = coalesce(?, next_attempt_at),
+                          lease_owner = NULL, lease_until = NULL
                    WHERE id = ? AND state = 'pending'""",
-                (ts(at), error[:500], retry_at and ts(retry_at), retry_at and ts(retry_at), delivery_id),
+                (ts(at), error[:500], ts(at), retry_at and ts(retry_at), retry_at and ts(retry_at), delivery_id),
             )
 
-    def revive(self, delivery_ids: list[str] | None, at: datetime) -> int:
-        """Put dead (or given) deliveries back in the queue, due at once; returns how many."""
+    def park_unconfigured(self, registries: list[str], at: datetime) -> int:
+        """Deliveries to registries no longer in the configuration can never go: park them as dead."""
+        marks = ",".join("?" * len(registries)) or "''"
+        with self.transaction() as db:
+            return db.execute(
+                f"""UPDATE deliveries SET state = 'dead', last_error = 'registry no longer configured',
+                           last_attempt_at = ?, lease_owner = NULL, lease_until = NULL
+                    WHERE state = 'pending' AND registry NOT IN ({marks})""",
+                (ts(at), *registries)).rowcount
+
+    def revive(self, delivery_ids: list[str] | None) -> int:
+        """Put dead deliveries (all, or the given ones) back in the queue, due at once on any clock, with a
+        fresh retry window that starts at their next attempt; returns how many."""
+        sql = """UPDATE deliveries SET state = 'pending', next_attempt_at = created_at, window_start = NULL,
+                        window_failures = 0, lease_owner = NULL, lease_until = NULL
+                 WHERE state = 'dead' AND body IS NOT NULL"""
         with self.transaction() as db:
             if delivery_ids is None:
-                cursor = db.execute(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ? "
-                    "WHERE state = 'dead' AND body IS NOT NULL", (ts(at),))
-            else:
-                marks = ",".join("?" * len(delivery_ids))
-                cursor = db.execute(
-                    f"UPDATE deliveries SET state = 'pending', next_attempt_at = ? "
-                    f"WHERE id IN ({marks}) AND state = 'dead' AND body IS NOT NULL", (ts(at), *delivery_ids))
-            return cursor.rowcount
+                return db.execute(sql).rowcount
+            total = 0
+            for start in range(0, len(delivery_ids), 500):
+                chunk = delivery_ids[start:start + 500]
+                total += db.execute(f"{sql} AND id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+            return total
 
-    def deliveries(self, state: str | None = None, registry: str | None = None) -> list[Delivery]:
+    def deliveries(self, state: str | None = None, registry: str | None = None,
+                   ids: list[str] | None = None) -> list[Delivery]:
+        """The outbox, oldest first; state is pending, failed (pending after a failed attempt), done or dead."""
         sql, args = "SELECT * FROM deliveries d WHERE 1 = 1", []
-        if state:
+        if state == "failed":
+            sql += " AND d.state = 'pending' AND d.attempts > 0"
+        elif state:
             sql += " AND d.state = ?"
             args.append(state)
         if registry:
             sql += " AND d.registry = ?"
             args.append(registry)
+        if ids:
+            sql += f" AND d.id IN ({','.join('?' * len(ids))})"
+            args.extend(ids)
         return [self._delivery(r) for r in self._db().execute(sql + " ORDER BY d.seq", args).fetchall()]
 
     @staticmethod
     def _delivery(r: sqlite3.Row) -> Delivery:
         return Delivery(r["seq"], r["id"], r["registry"], r["registry_order"], r["order_key"], r["path"],
                         r["status"], json.loads(r["body"]) if r["body"] else None, r["state"], r["attempts"],
-                        from_ts(r["created_at"]), from_ts(r["next_attempt_at"]), r["last_error"])
+                        from_ts(r["created_at"]), from_ts(r["next_attempt_at"]), r["last_error"],
+                        from_ts(r["last_attempt_at"]) if r["last_attempt_at"] else None,
+                        from_ts(r["window_start"]) if r["window_start"] else None, r["window_failures"])
 
     # --- lifetime ends --------------------------------------------------------------------
     def next_lifetime_end(self) -> datetime | None:
-        row = self._db().execute("SELECT min(lifetime_ends_at) AS due FROM eprom_orders WHERE purged = 0"
-                                 ).fetchone()
-        return from_ts(row["due"]) if row["due"] else None
+        row = self._db().execute(
+            "SELECT lifetime_ends_at FROM eprom_orders WHERE purged = 0 ORDER BY lifetime_ends_at LIMIT 1"
+        ).fetchone()
+        return from_ts(row["lifetime_ends_at"]) if row else None
 
-    def purge_ended(self, now: datetime) -> int:
-        """Delete the stored answers (and any copies in the outbox) of orders whose lifetime has ended."""
+    def next_message_end(self, lifetime) -> datetime | None:
+        row = self._db().execute("SELECT created_at FROM messages ORDER BY created_at LIMIT 1").fetchone()
+        return from_ts(row["created_at"]) + lifetime if row else None
+
+    def purge_ended(self, now: datetime, lifetime=None, mask=None, batch: int = 500) -> int:
+        """Delete what the proxy stored about orders whose lifetime has ended: the answers, every outbox row
+        (delivered, dead or, however unlikely, still pending), the signed document's id and the full national
+        id; and messages to citizens older than the lifetime. At most `batch` of each per call (short write
+        transactions); returns how many orders and messages ended."""
         with self.transaction() as db:
-            keys = [r["key"] for r in db.execute(
-                "SELECT key FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at <= ?", (ts(now),))]
-            for key in keys:
-                db.execute("UPDATE updates SET body = NULL WHERE order_key = ? AND final = 1", (key,))
-                db.execute("UPDATE deliveries SET body = NULL WHERE order_key = ? AND state != 'pending'", (key,))
-                db.execute("UPDATE eprom_orders SET purged = 1 WHERE key = ?", (key,))
-            return len(keys)
+            rows = db.execute(
+                """SELECT key, national_id FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at <= ?
+                   ORDER BY lifetime_ends_at LIMIT ?""", (ts(now), batch)).fetchall()
+            for row in rows:
+                key = row["key"]
+                db.execute("UPDATE updates SET body = NULL, signed_form_id = NULL WHERE order_key = ?", (key,))
+                db.execute("DELETE FROM deliveries WHERE order_key = ?", (key,))
+                masked = mask(row["national_id"]) if mask else row["national_id"]
+                db.execute("UPDATE eprom_orders SET purged = 1, national_id = ? WHERE key = ?", (masked, key))
+            old = []
+            if lifetime is not None:
+                old = db.execute("SELECT key FROM messages WHERE created_at <= ? ORDER BY created_at LIMIT ?",
+                                 (ts(now - lifetime), batch)).fetchall()
+                for message in old:
+                    db.execute("DELETE FROM deliveries WHERE order_key = ?", (MESSAGE_PREFIX + message["key"],))
+                    db.execute("DELETE FROM message_updates WHERE message_key = ?", (message["key"],))
+                    db.execute("DELETE FROM messages WHERE key = ?", (message["key"],))
+        if rows or old:
+            self.checkpoint()
+        return len(rows) + len(old)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so deleted answers do not linger in
+        old WAL frames (secure_delete already zeroes them in the database file). Best effort: readers in
+        other threads or processes may make SQLite skip it until the next purge."""
+        db = self._db()
+        db.execute("PRAGMA busy_timeout = 200")  # never stall the caller behind long readers
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            pass
+        finally:
+            db.execute("PRAGMA busy_timeout = 60000")

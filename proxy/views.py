@@ -1,9 +1,10 @@
-"""The proxy's HTTP edges: the registry-facing ePROM API and the callback ePROM calls."""
+"""The proxy's HTTP edges: the registry-facing ePROM API, the callbacks ePROM calls, and a health check."""
 from __future__ import annotations
 
 import hmac
+import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from eprom_protocol.messages import ProtocolError, unknown_api_key
 from service_kit.timeline import Timeline
@@ -12,13 +13,47 @@ from service_kit.web import after_response, api_key_from_header, json_object_bod
 from .config import ProxyConfig, RegistryAccount
 from .service import ProxyService
 
+log = logging.getLogger(__name__)
+
+#: A message to a citizen carries PDFs of up to 30 MB each, base64 (4/3) in JSON.
+MESSAGE_MAX_BODY = 64 * 1024 * 1024
+
 
 def registry_for_request(config: ProxyConfig) -> RegistryAccount:
     key = api_key_from_header()
-    for account in config.registries:  # constant-time compare: keys are secrets
+    found = None
+    for account in config.registries:  # constant-time compare, and no early exit: keys are secrets
         if hmac.compare_digest(account.api_key.encode(), key.encode()):
-            return account
-    raise ProtocolError(unknown_api_key(key))
+            found = account
+    if found is None:
+        raise ProtocolError(unknown_api_key(key))
+    return found
+
+
+def _answer(service: ProxyService, timeline: Timeline, status: int, body: dict, hold: str | None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    if hold is not None:  # callbacks under this id go only once the registry has it
+        after_response(response, timeline.hold, lambda: service.release(hold))
+    return response
+
+
+def _callback_body() -> dict | tuple[Response, int]:
+    try:
+        return json_object_body()
+    except ProtocolError as err:
+        return jsonify({"success": False, "message": err.message}), 400
+
+
+def _record(accept, body: dict):
+    """ePROM hears success only once the callback and its deliveries are committed; anything else is a
+    failure it will send again."""
+    try:
+        status, answer = accept(body)
+    except Exception:
+        log.exception("an ePROM callback could not be recorded; ePROM will send it again")
+        return jsonify({"success": False, "message": "not recorded; send it again"}), 500
+    return jsonify(answer), status
 
 
 def protocol_blueprint(service: ProxyService, timeline: Timeline) -> Blueprint:
@@ -28,20 +63,40 @@ def protocol_blueprint(service: ProxyService, timeline: Timeline) -> Blueprint:
     def place_order():
         registry = registry_for_request(service.config)
         result = service.place_order(registry, json_object_body())
-        response = jsonify(result.body)
-        response.status_code = result.status
-        if result.hold is not None:
-            after_response(response, timeline.hold, lambda: service.release(result.hold))
-        return response
+        return _answer(service, timeline, result.status, result.body, result.hold)
+
+    @bp.post("/api/v2/messagetocitizen")
+    def message_to_citizen():
+        registry = registry_for_request(service.config)
+        request.max_content_length = MESSAGE_MAX_BODY
+        result = service.send_message(registry, json_object_body())
+        return _answer(service, timeline, result.status, result.body, result.hold)
+
+    @bp.get("/api/ExternalDocument/<path:document_id>")
+    def external_document(document_id: str):
+        registry = registry_for_request(service.config)
+        document = service.fetch_document(registry, document_id)
+        return Response(document.content, status=200, content_type=document.content_type)
 
     @bp.put("/api/PromsFormOrder")
     def eprom_callback():
-        try:
-            body = json_object_body()
-        except ProtocolError as err:
-            return jsonify({"success": False, "message": err.message}), 400
-        status, answer = service.accept_callback(body)
-        return jsonify(answer), status
+        body = _callback_body()
+        if not isinstance(body, dict):
+            return body
+        return _record(service.accept_callback, body)
+
+    @bp.put("/api/MessageToCitizen")
+    def eprom_message_callback():
+        body = _callback_body()
+        if not isinstance(body, dict):
+            return body
+        return _record(service.accept_message_callback, body)
+
+    @bp.get("/healthz")
+    def health():
+        """For load balancers and process managers: the database answers. Says nothing else."""
+        service.store.next_lifetime_end()
+        return jsonify({"status": "ok"})
 
     return bp
 
@@ -52,11 +107,8 @@ def sim_blueprint(service: ProxyService) -> Blueprint:
 
     @bp.get("/deliveries")
     def deliveries():
-        return jsonify([
-            {"id": d.id, "registry": d.registry, "registryOrderId": d.registry_order, "status": d.status,
-             "state": d.state, "attempts": d.attempts, "nextAttemptAt": d.next_attempt_at.isoformat(),
-             "lastError": d.last_error}
-            for d in service.store.deliveries()
-        ])
+        state = request.args.get("state") or None
+        registry = request.args.get("registry") or None
+        return jsonify([d.as_json() for d in service.store.deliveries(state, registry)])
 
     return bp

@@ -104,7 +104,8 @@ def test_status_callback_accepts_channel_as_number_and_name():
 
 def test_schema_ids():
     assert set(SCHEMAS) == {"formorder-request", "formorder-response", "order-status-callback",
-                            "returned-form-callback", "message-status-callback"}
+                            "returned-form-callback", "message-status-callback", "messagetocitizen-request",
+                            "messagetocitizen-response"}
 
 
 # --- required fields -------------------------------------------------------------------

@@ -3,6 +3,7 @@ all on one simulated clock. Servers are bound first (URLs known), then apps are 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -11,17 +12,20 @@ from flask import Flask, jsonify, request
 
 from fake_eprom.app import create_app
 from fake_eprom.config import EpromConfig, OrderingSystem
+from fake_eprom.forms import default_catalog
 from service_kit.clock import SimClock
 from service_kit.runtime import Runtime
 from service_kit.server import LiveServer
 from service_kit.timeline import Timeline
 
 TIMEOUT = 10  # seconds: a hung server fails the test instead of hanging it
+SIGNED_FORM = "4de7d33a-334f-41de-b2ed-9451bd942280"
+PAPER_FORM = "1279fd55-3f22-4a7a-b4c5-84b582f88c54"
 
 
 class Receiver:
-    """Records every PUT to /api/PromsFormOrder and answers from a fault script: "ok" ({"success": true}),
-    "false" ({"success": false}) or an HTTP status. Then "ok" for ever."""
+    """Records every PUT to /api/PromsFormOrder and /api/MessageToCitizen and answers from a fault script:
+    "ok" ({"success": true}), "false" ({"success": false}) or an HTTP status. Then "ok" for ever."""
 
     def __init__(self, name: str):
         self.name = name
@@ -31,6 +35,7 @@ class Receiver:
         app = Flask(name)
 
         @app.put("/api/PromsFormOrder")
+        @app.put("/api/MessageToCitizen")
         def callback():
             reply = self.faults.pop(0) if self.faults else "ok"
             self.received.append({"method": request.method, "path": request.path,
@@ -48,11 +53,15 @@ class Receiver:
         return self.server.url
 
     def bodies(self, order_id: str | None = None) -> list[dict]:
-        return [r["body"] for r in self.received if order_id is None or r["body"]["formOrderId"] == order_id]
+        return [r["body"] for r in self.received if r["path"] == "/api/PromsFormOrder"
+                and (order_id is None or r["body"]["formOrderId"] == order_id)]
+
+    def message_bodies(self) -> list[dict]:
+        return [r["body"] for r in self.received if r["path"] == "/api/MessageToCitizen"]
 
 
 class Live:
-    def __init__(self, *, pump: bool, status_delay=timedelta(0)):
+    def __init__(self, *, pump: bool, status_delay=timedelta(0), population: str = "open"):
         self.clock = SimClock()
         self.timeline = Timeline(self.clock, pump=pump)
         self.exchanges = []
@@ -61,11 +70,14 @@ class Live:
         dead = LiveServer("gone")  # bound then closed: nobody answers there
         self.dead_url = dead.url
         dead.stop()
+        # registry-a owns the signed form and registry-b the paper form: patients may order those themselves
+        owners = {SIGNED_FORM: "registry-a", PAPER_FORM: "registry-b"}
         self.config = EpromConfig([
             OrderingSystem("registry-a", "key-a", self.a.url),
-            OrderingSystem("registry-b", "key-b", self.b.url, channel_format="name"),
+            OrderingSystem("registry-b", "key-b", self.b.url, channel_format="name", research=True),
             OrderingSystem("registry-gone", "key-gone", self.dead_url),
-        ], status_delay=status_delay)
+        ], status_delay=status_delay, population=population,
+            forms=[replace(f, owner=owners.get(f.id)) for f in default_catalog()])
         runtime = Runtime(self.clock, self.timeline, seed=9, tap=self.exchanges.append, delivery_timeout=TIMEOUT)
         self.eprom_server.mount(create_app(self.config, runtime))
         for receiver in (self.a, self.b):
@@ -106,10 +118,34 @@ class Live:
     def post(self, path: str, body=None) -> requests.Response:
         return requests.post(f"{self.url}{path}", json=body, timeout=TIMEOUT)
 
+    def patient(self, **body) -> dict:
+        response = self.post("/_sim/patients", body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def send(self, path: str, body=None, key: str | None = "key-a", data: bytes | None = None) -> requests.Response:
+        """POST to a protocol endpoint with the key (None: no Authorization header), as JSON or raw bytes."""
+        headers = {} if key is None else {"Authorization": f"Basic {key}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+            return requests.post(f"{self.url}{path}", data=data, headers=headers, timeout=TIMEOUT * 6)
+        return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=TIMEOUT * 6)
+
+    def document(self, document_id: str, key: str = "key-a") -> requests.Response:
+        return requests.get(f"{self.url}/api/ExternalDocument/{document_id}",
+                            headers={"Authorization": f"Basic {key}"}, timeout=TIMEOUT)
+
 
 @pytest.fixture
 def live():
     world = Live(pump=False)
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def live_strict():
+    world = Live(pump=False, population="strict")
     yield world
     world.close()
 

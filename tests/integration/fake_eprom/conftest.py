@@ -2,7 +2,9 @@
 go to a scripted stub transport instead of the network."""
 from __future__ import annotations
 
+import base64
 import copy
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from eprom_protocol.national_id import check_digits
 from fake_eprom.app import EXTENSION, create_app
 from fake_eprom.config import EpromConfig, OrderingSystem
+from fake_eprom.forms import default_catalog
 from service_kit.clock import SimClock
 from service_kit.http import Exchange
 from service_kit.runtime import Runtime
@@ -23,6 +26,21 @@ GUIDE_PATIENT = "26073941651"
 TEST_PERSON = "26670271527"
 KEY = "key-eprox"
 RESEARCH_KEY = "key-research"
+PDF = b"%PDF-1.4\n% a letter\n"
+
+
+def owned_catalog(owner: str = "eprox"):
+    """The default catalog with the signed form and the paper form owned by `owner` (patients may order them)."""
+    return [replace(f, owner=owner) if f.id in (SIGNED_FORM, PAPER_FORM) else f for f in default_catalog()]
+
+
+def letter_body(**fields) -> dict:
+    body = {"nationalId": GUIDE_PATIENT, "senderInfo": {"organisationName": "Hoftebruddregisteret"},
+            "messageInfo": {"title": "Informasjon om registeret"},
+            "documentCollection": {"documents": [{"title": "Brev", "content": base64.b64encode(PDF).decode(),
+                                                  "isMainDocument": True}]}}
+    body.update(fields)
+    return body
 
 
 def h_number() -> str:
@@ -93,6 +111,20 @@ class EpromSim:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
+    def letter(self, body=None, *, key=KEY, **fields):
+        """POST /api/v2/messagetocitizen (closed, so the message's callback is released)."""
+        body = letter_body(**fields) if body is None else body
+        return self.client.post("/api/v2/messagetocitizen", json=body, headers={"Authorization": f"Basic {key}"},
+                                buffered=True)
+
+    def sent(self, **fields) -> dict:
+        response = self.letter(**fields)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def document(self, document_id, *, key=KEY):
+        return self.client.get(f"/api/ExternalDocument/{document_id}", headers={"Authorization": f"Basic {key}"})
+
     # --- control ----------------------------------------------------------------------
     def patient(self, **body) -> dict:
         response = self.client.post("/_sim/patients", json=body)
@@ -117,9 +149,13 @@ class EpromSim:
 
     # --- what went out ----------------------------------------------------------------
     def bodies(self, order_id=None, status=None) -> list[dict]:
-        return [e.request_body for e in self.transport.sent
-                if (order_id is None or e.request_body["formOrderId"] == order_id)
+        return [e.request_body for e in self.transport.sent if "formOrderId" in e.request_body
+                and (order_id is None or e.request_body["formOrderId"] == order_id)
                 and (status is None or e.request_body["formOrderStatus"] == status)]
+
+    def message_bodies(self, message_id=None) -> list[dict]:
+        return [e.request_body for e in self.transport.sent if "messageToCitizenId" in e.request_body
+                and (message_id is None or e.request_body["messageToCitizenId"] == message_id)]
 
 
 class Ids:
@@ -134,6 +170,7 @@ class Ids:
     KEY = KEY
     RESEARCH_KEY = RESEARCH_KEY
     H_NUMBER = h_number()
+    PDF = PDF
 
 
 @pytest.fixture
@@ -149,3 +186,14 @@ def make_sim():
 @pytest.fixture
 def sim() -> EpromSim:
     return EpromSim()
+
+
+@pytest.fixture
+def owned_sim() -> EpromSim:
+    """A fake ePROM whose signed and paper forms are owned by "eprox" (patients may order them themselves)."""
+    return EpromSim(forms=owned_catalog())
+
+
+@pytest.fixture
+def letter():
+    return letter_body

@@ -75,9 +75,14 @@ def test_returned_form_when_the_patient_answers_on_their_own(sim, ids):
     assert returned["isPatientInitiated"] is False
     assert returned["formDataWarnings"] == []
     assert returned["filledOutBy"] == {"filledOutByActNationalId": None, "filledOutByActType": "SegSelv"}
-    assert [e["eventType"] for e in returned["formOrderEventLog"]] == ["FormOpened", "FormDelivered"]
-    assert [e["timestampUtc"] for e in returned["formOrderEventLog"]] == \
-        ["2025-01-09T07:50:00.000000Z", "2025-01-09T08:00:00.000000Z"]
+    log = returned["formOrderEventLog"]
+    assert [e["eventType"] for e in log] == ["FormOpened"] + ["QuestionAccessed"] * 12 + ["FormDelivered"]
+    assert [e["questionId"] for e in log[1:-1]] == [f"rand12_{i}" for i in range(1, 13)]
+    assert log[0]["questionId"] is None and log[-1]["questionId"] is None
+    assert (log[0]["timestampUtc"], log[-1]["timestampUtc"]) == \
+        ("2025-01-09T07:50:00.000000Z", "2025-01-09T08:00:00.000000Z")
+    stamps = [e["timestampUtc"] for e in log]
+    assert stamps == sorted(stamps) and len(set(stamps[1:-1])) == 12  # one after another, in the form's order
     answers = json.loads(returned["formData"])
     assert set(answers) == {f"rand12_{i}" for i in range(1, 13)}
     assert schema_ok(returned)
@@ -91,7 +96,7 @@ def test_a_form_that_must_be_signed_comes_back_signed(sim, ids):
     returned = sim.bodies(got["id"], "Completed")[0]
     assert returned["signedFormId"] != ZERO_UUID
     assert [e["eventType"] for e in returned["formOrderEventLog"]] == \
-        ["FormOpened", "SigningStarted", "SigningCompleted", "FormDelivered"]
+        ["FormOpened"] + ["QuestionAccessed"] * 3 + ["SigningStarted", "SigningCompleted", "FormDelivered"]
     # the patient opened it no earlier than it reached them
     assert returned["formOrderEventLog"][0]["timestampUtc"] == "2025-01-06T08:00:00.000000Z"
 

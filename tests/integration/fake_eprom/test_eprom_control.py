@@ -24,9 +24,11 @@ def test_a_patient_without_an_id_gets_a_synthetic_adult_test_id(sim):
     patient = sim.patient(reachable=["Helsenorge"], answer={"after": "P3D"})
     nid = classify(patient["nationalId"])
     assert nid.synthetic is Synthetic.TEST
-    assert 18 <= age_on(nid, date(2025, 1, 6)) <= 90
-    assert patient == {"nationalId": patient["nationalId"], "reachable": ["Helsenorge"], "answer": {"after": "P3D"},
-                       "formData": None, "reservedAgainstResearch": False}
+    assert age_on(nid, date(2025, 1, 6)) == 45  # the default age
+    assert patient["birthDate"] == nid.birth_date.isoformat() and patient["age"] == 45
+    assert (patient["reachable"], patient["reachableFrom"], patient["answer"], patient["behaviour"]) == \
+        (["Helsenorge"], "reachable", {"after": "P3D"}, "answers")
+    assert (patient["formData"], patient["reservedAgainstResearch"], patient["initiates"]) == (None, False, [])
 
 
 def test_synthetic_ids_are_seeded_and_distinct(make_sim):
@@ -42,11 +44,12 @@ def test_synthetic_ids_are_seeded_and_distinct(make_sim):
 def test_defaults_reachable_everywhere_and_never_answers(sim, ids):
     patient = sim.patient(nationalId=ids.GUIDE_PATIENT)
     assert patient["reachable"] == ["Helsenorge", "DigitalMailbox", "Unsecure", "PhysicalMailbox"]
-    assert patient["answer"] is None
+    assert patient["reachableFrom"] == "profile"
+    assert patient["answer"] is None and patient["behaviour"] == "never"
 
 
 def test_channels_by_name_or_number_and_durations_normalised(sim):
-    patient = sim.patient(reachable=[4, "digitalmailbox", "3"], answer={"after": "PT36H"})
+    patient = sim.patient(reachable=[4, "DigitalMailbox", 3], answer={"after": "PT36H"})
     assert patient["reachable"] == ["DigitalMailbox", "Unsecure", "PhysicalMailbox"]
     assert patient["answer"] == {"after": "P1DT12H"}
 
@@ -54,21 +57,25 @@ def test_channels_by_name_or_number_and_durations_normalised(sim):
 def test_posting_a_known_id_replaces_the_patient(sim, ids):
     sim.patient(nationalId=ids.GUIDE_PATIENT, reachable=["Helsenorge"])
     sim.patient(nationalId=ids.GUIDE_PATIENT, reachable=[])
-    listed = sim.client.get("/_sim/patients").get_json()
-    assert listed == [{"nationalId": ids.GUIDE_PATIENT, "reachable": [], "answer": None, "formData": None,
-                       "reservedAgainstResearch": False}]
+    [listed] = sim.client.get("/_sim/patients").get_json()
+    assert (listed["nationalId"], listed["reachable"]) == (ids.GUIDE_PATIENT, [])
 
 
 @pytest.mark.parametrize("body, text", [
     ({"reachable": "Helsenorge"},
      'reachable: must be a list of channels such as ["Helsenorge", "DigitalMailbox"] ([] = unreachable)'),
-    ({"reachable": ["Fax"]}, "reachable: 'Fax' is not a valid NotificationChannel; expected one of: 0 None, "
-                             "1 Helsenorge, 2 DigitalMailbox, 3 Unsecure, 4 PhysicalMailbox"),
+    ({"reachable": ["Fax"]}, "reachable: 'Fax' is not a channel; use the names Helsenorge, DigitalMailbox, "
+                             "Unsecure, PhysicalMailbox or the numbers 1 to 4"),
+    ({"reachable": ["helsenorge"]}, "reachable: 'helsenorge' is not a channel; use the names Helsenorge, "
+                                    "DigitalMailbox, Unsecure, PhysicalMailbox or the numbers 1 to 4"),
+    ({"reachable": ["Helsenorge", 1.0, 1]}, "reachable: 1 is listed twice"),
     ({"reachable": [0]}, "reachable: None is not a channel; use [] for a patient nobody can reach"),
     ({"reachable": ["None"]}, "reachable: None is not a channel; use [] for a patient nobody can reach"),
-    ({"answer": "P3D"}, 'answer: must be {"after": "<ISO-8601 duration such as P3D>"} or null (never answers)'),
+    ({"answer": "P3D"}, 'answer: must be an object such as {"after": "P3D"}, or null (never answers)'),
     ({"answer": {"after": "P3D", "when": 1}},
-     'answer: must be {"after": "<ISO-8601 duration such as P3D>"} or null (never answers)'),
+     "answer: unknown field(s) when; an answer has: after, formData, partial, warnings, onPaper, filledOutBy"),
+    ({"answer": {}}, "answer.after: is required (an ISO-8601 duration such as 'P3D')"),
+    ({"answer": {"after": None}}, "answer.after: must be an ISO-8601 duration string such as 'P3D'"),
     ({"answer": {"after": 3}}, "answer.after: must be an ISO-8601 duration string such as 'P3D'"),
     ({"answer": {"after": "soon"}}, "answer.after: 'soon' is not an ISO-8601 duration such as 'P3D'"),
     ({"answer": {"after": "P1M"}}, "answer.after: 'P1M': use days, hours, minutes or seconds, not years or months"),
@@ -82,8 +89,8 @@ def test_posting_a_known_id_replaces_the_patient(sim, ids):
     ({"nationalId": "81234567890"}, "nationalId: FH-nummer is not supported as national ID. The national ID must "
                                     "be either Norsk fødselsnummer or D-nummer."),
     ({"reservedAgainstResearch": "yes"}, "reservedAgainstResearch: must be true or false"),
-    ({"reachabel": []}, "unknown field(s) reachabel; a patient has: nationalId, reachable, answer, formData, "
-                        "reservedAgainstResearch"),
+    ({"reachabel": []}, "unknown field(s) reachabel; a patient has: nationalId, birthDate, age, name, reachable, "
+                        "profile, answer, formData, reservedAgainstResearch, behaviour, initiates"),
 ])
 def test_bad_patients_are_refused_clearly(sim, body, text):
     response = sim.client.post("/_sim/patients", json=body)
@@ -115,8 +122,12 @@ def test_orders_list_and_filters(sim, ids):
     assert [o["id"] for o in listed] == [a["id"], b["id"], c["id"]]
     assert listed[2] == {
         "id": c["id"], "orderingSystem": "research-registry", "formId": ids.RAND_12, "nationalId": ids.TEST_PERSON,
-        "status": "Pending", "notificationChannel": None, "orderedAt": "2025-01-06T08:00:00+00:00",
-        "expiryDate": "2025-02-01T12:00:00+00:00", "distributionRule": "Basic", "testMode": False}
+        "status": "Pending", "notificationChannel": None, "preferredChannel": "Helsenorge",
+        "orderedAt": "2025-01-06T08:00:00+00:00", "expiryDate": "2025-02-01T12:00:00+00:00",
+        "distributionRule": "Basic", "testMode": False, "dontStoreCompletedFormInPha": False, "mustBeSigned": False,
+        "onBehalfOfNationalId": None, "isPatientInitiated": False, "singleUseCode": None, "reachedAt": None,
+        "finishedAt": None, "mailReturnedAt": None, "signedFormId": None, "scannedPaperId": None,
+        "formDataWarnings": None, "filledOutBy": None, "formOrderEventLog": [], "refusedAttempts": []}
     assert [o["id"] for o in sim.orders(nationalId=ids.GUIDE_PATIENT)] == [a["id"], b["id"]]
     assert [o["id"] for o in sim.orders(formId=ids.SIGNED_FORM)] == [b["id"]]
     assert [o["id"] for o in sim.orders(formId=ids.RAND_12.upper(), nationalId=ids.TEST_PERSON)] == [c["id"]]
@@ -180,8 +191,10 @@ def test_deliveries_list_and_filter(sim):
     sim.settle()
     all_deliveries = sim.deliveries()
     assert [d["orderId"] for d in all_deliveries] == [a["id"], b["id"]]
-    assert set(all_deliveries[0]) == {"id", "orderId", "orderingSystem", "kind", "formOrderStatus", "attempt", "at",
-                                      "url", "status", "acknowledged", "error", "nextAttemptAt"}
+    assert set(all_deliveries[0]) == {"id", "orderId", "messageToCitizenId", "orderingSystem", "kind",
+                                      "formOrderStatus", "sentStatus", "attempt", "at", "url", "status",
+                                      "acknowledged", "error", "nextAttemptAt"}
+    assert (all_deliveries[0]["messageToCitizenId"], all_deliveries[0]["sentStatus"]) == (None, None)
     assert [d["orderId"] for d in sim.deliveries(orderId=b["id"])] == [b["id"]]
 
 

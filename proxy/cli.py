@@ -1,0 +1,225 @@
+"""The proxy's operator commands: serve it, and look into and replay its delivery outbox. Available as
+`python -m proxy COMMAND` and, through register(), as `eprox-harness proxy COMMAND`.
+
+The outbox commands work on the proxy's database directly, so they work whether the proxy runs or not;
+a running proxy picks up replayed deliveries within a second or so."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from .config import DATABASE_NAME
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STATES = ("pending", "failed", "dead", "done")
+
+
+def register(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+    """Add the `proxy` command group (serve, deliveries, replay, check-config, example-config) to an
+    argparse subparsers object. Each command sets `run`: call `args.run(args)` for the exit code."""
+    group = subparsers.add_parser("proxy", help="run the ePROX proxy for real, and operate its delivery outbox",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(group.add_subparsers(dest="proxy_command", required=True, metavar="PROXY_COMMAND"))
+    return group
+
+
+def add_commands(commands: "argparse._SubParsersAction") -> None:
+    serve = commands.add_parser("serve", help="serve the proxy on the system clock (one process; "
+                                              "for several use gunicorn, see docs/PROXY.md)")
+    serve.add_argument("--config", metavar="FILE", help="configuration file (default: $EPROX_CONFIG)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free one)")
+    serve.add_argument("--ready-file", metavar="PATH", help="once serving, write {\"url\", \"pid\"} here as JSON")
+    serve.set_defaults(run=cmd_serve)
+
+    listing = commands.add_parser("deliveries", help="list the callbacks in the outbox")
+    _database_options(listing)
+    listing.add_argument("--state", choices=STATES,
+                         help="pending (not yet delivered), failed (pending after a failed attempt), dead "
+                              "(given up, replayable) or done; default: all but done")
+    listing.add_argument("--registry", metavar="NAME", help="only those to this registry")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=cmd_deliveries)
+
+    replay = commands.add_parser("replay", help="queue dead deliveries again, due at once, same X-Delivery-Id")
+    _database_options(replay)
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", dest="ids", metavar="ID", nargs="+", action="extend", help="these deliveries")
+    which.add_argument("--all-dead", action="store_true", help="every dead delivery")
+    replay.set_defaults(run=cmd_replay)
+
+    check = commands.add_parser("check-config", help="check a configuration file and the environment")
+    check.add_argument("--config", metavar="FILE", help="configuration file (default: $EPROX_CONFIG)")
+    check.set_defaults(run=cmd_check_config)
+
+    example = commands.add_parser("example-config", help="print a configuration file with every setting")
+    example.set_defaults(run=cmd_example_config)
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("which proxy (first given wins; default $EPROX_DATABASE, $EPROX_CONFIG)")
+    where.add_argument("--database", metavar="FILE", help="the proxy's SQLite database")
+    where.add_argument("--state-dir", metavar="DIR", help=f"a state directory holding {DATABASE_NAME}")
+    where.add_argument("--config", metavar="FILE", help="the proxy's configuration file (its `database`)")
+
+
+class UsageError(Exception):
+    pass
+
+
+def database_path(args: argparse.Namespace, env=os.environ) -> Path:
+    """Where the proxy's database is, from the options, else the environment; it must exist."""
+    if getattr(args, "database", None):
+        path = Path(args.database)
+    elif getattr(args, "state_dir", None):
+        path = Path(args.state_dir) / DATABASE_NAME
+    elif getattr(args, "config", None) or (env.get("EPROX_CONFIG") and not env.get("EPROX_DATABASE")):
+        path = _database_in(Path(args.config or env["EPROX_CONFIG"]), env)
+    elif env.get("EPROX_DATABASE"):
+        path = Path(env["EPROX_DATABASE"])
+    else:
+        raise UsageError("say which proxy: --database FILE, --state-dir DIR or --config FILE "
+                         "(or set EPROX_DATABASE or EPROX_CONFIG)")
+    if not path.is_file():
+        raise UsageError(f"no proxy database at {path}")
+    return path
+
+
+def _database_in(config: Path, env) -> Path:
+    """The `database` setting of a configuration file (EPROX_DATABASE overrides it), without needing the
+    secrets the rest of the file may take from the environment."""
+    if env.get("EPROX_DATABASE"):
+        return Path(env["EPROX_DATABASE"])
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise UsageError(f"{config}: cannot be read: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("database"), str):
+        raise UsageError(f"{config}: has no `database` setting")
+    path = Path(data["database"]).expanduser()
+    return path if path.is_absolute() else config.resolve().parent / path
+
+
+def _store(args: argparse.Namespace):
+    from .store import ProxyStore
+    return ProxyStore(database_path(args))
+
+
+def _run(fn, args: argparse.Namespace) -> int:
+    try:
+        return fn(args)
+    except UsageError as err:
+        print(f"proxy: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    return _run(_deliveries, args)
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        if args.state:
+            rows = store.deliveries(args.state, args.registry)
+        else:
+            rows = [d for d in store.deliveries(None, args.registry) if d.state != "done"]
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([d.as_json() for d in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no deliveries" + (f" in state {args.state}" if args.state else " waiting or dead"))
+        return EXIT_OK
+    header = ("ID", "REGISTRY", "STATUS", "STATE", "ATTEMPTS", "NEXT ATTEMPT (UTC)", "LAST ERROR")
+    table = [header] + [
+        (d.id, d.registry, d.status, "failed" if d.failed else d.state, str(d.attempts),
+         d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if d.state == "pending" else "-",
+         (d.last_error or "-")[:60])
+        for d in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    return _run(_replay, args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        if args.all_dead:
+            count = store.revive(None)
+            print(f"replaying {count} dead delivery(ies)")
+            return EXIT_OK
+        ids = list(dict.fromkeys(args.ids))
+        known = {d.id: d for d in store.deliveries(ids=ids)}
+        count = store.revive(ids)
+    finally:
+        store.close()
+    print(f"replaying {count} delivery(ies)")
+    problems = 0
+    for delivery_id in ids:
+        found = known.get(delivery_id)
+        if found is None:
+            print(f"  {delivery_id}: no such delivery", file=sys.stderr)
+            problems += 1
+        elif found.state != "dead":
+            print(f"  {delivery_id}: is {found.state}, not dead: left as it is", file=sys.stderr)
+            problems += 1
+        elif found.body is None:
+            print(f"  {delivery_id}: its order's lifetime ended, nothing left to send", file=sys.stderr)
+            problems += 1
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .settings import ConfigError, load_settings
+    try:
+        config = load_settings(args.config)
+    except ConfigError as err:
+        print(f"proxy: the configuration is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"ePROM: {config.eprom_url}")
+    print(f"database: {config.database_path}")
+    print(f"lifetime: {config.lifetime.days} days; delivery timeout {config.delivery_timeout:g} s, "
+          f"{config.lane_width} in flight per registry")
+    for registry in config.registries:
+        forms = "every form" if registry.allowed_forms is None else f"{len(registry.allowed_forms)} form(s)"
+        print(f"registry {registry.name}: callbacks to {registry.api_base_url}, {forms}")
+    return EXIT_OK
+
+
+def cmd_example_config(args: argparse.Namespace) -> int:
+    from .settings import EXAMPLE
+    print(EXAMPLE, end="")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .production import serve
+    from .settings import ConfigError, load_settings
+    try:
+        config = load_settings(args.config)
+    except ConfigError as err:
+        print(f"proxy: the configuration is not usable:\n{err}", file=sys.stderr)
+        return EXIT_USAGE
+    return serve(config, args.host, args.port, Path(args.ready_file) if args.ready_file else None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m proxy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_commands(parser.add_subparsers(dest="proxy_command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    return args.run(args)

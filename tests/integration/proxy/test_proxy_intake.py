@@ -1,0 +1,109 @@
+"""Idempotent intake (issue 4, item 2): whatever ePROM resends, in whatever order and however often at
+once, each registry linked to an order gets each update under one delivery, once."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from proxy_world import EPROX_KEY
+
+
+def status(eprom_id: str, value="Ordered") -> dict:
+    return {"apiKey": EPROX_KEY, "formOrderId": eprom_id, "notificationChannel": 1, "timestamp": "2025-01-06T09:00:00",
+            "timestampUtc": "2025-01-06T08:00:00Z", "formOrderStatus": value, "formOrderStatusErrorCode": "None"}
+
+
+def returned(eprom_id: str, value="Completed") -> dict:
+    return {"apiKey": EPROX_KEY, "formOrderId": eprom_id, "formOrderStatus": value,
+            "formData": '{"q1": 4}' if value == "Completed" else None,
+            "signedFormId": "00000000-0000-0000-0000-000000000000", "timestamp": "2025-01-06T10:00:00"}
+
+
+def linked(world):
+    patient = world.add_patient()
+    a = world.order("registry-a", patient)["id"]
+    b = world.order("registry-b", patient)["id"]
+    (eprom_order,) = world.eprom_orders(patient)
+    return a, b, eprom_order["id"]
+
+
+def test_the_same_callback_sent_again_and_again_is_delivered_once_per_registry(world):
+    a, b, eprom_id = linked(world)
+    world.settle()  # ePROM's own Ordered went out
+    for _ in range(3):
+        assert world.call("PUT", "/api/PromsFormOrder", json=status(eprom_id)).json() == {"success": True}
+        assert world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_id)).json() == {"success": True}
+    world.settle()
+    world.advance(days=1)
+    for name, own in (("registry-a", a), ("registry-b", b)):
+        recorder = world.recorders[name]
+        assert recorder.statuses(own) == ["Ordered", "Completed"]
+        assert len(recorder.snapshot()) == 2
+    assert Counter(d.status for d in world.deliveries()) == {"Ordered": 2, "Completed": 2}
+
+
+def test_resends_racing_each_other_queue_one_delivery(world):
+    a, b, eprom_id = linked(world)
+    world.settle()
+    barrier = threading.Barrier(12)
+    answers = []
+
+    def resend():
+        barrier.wait()
+        answers.append(world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_id)).json())
+
+    threads = [threading.Thread(target=resend) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [{"success": True}] * 12
+    world.settle()
+    assert Counter(d.status for d in world.deliveries()) == {"Ordered": 2, "Completed": 2}
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered", "Completed"]
+
+
+def test_an_answer_that_arrives_before_the_status_is_delivered_after_it(world):
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    (eprom_order,) = world.eprom_orders(patient)
+    # ePROM's own status callback has not gone yet (pump off, not settled): its answer comes first
+    assert world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_order["id"])).json() == {"success": True}
+    world.settle()
+    # each exactly once; the proxy cannot send a status it has not been told yet, so the answer goes first
+    assert world.recorders["registry-a"].statuses(own) == ["Completed", "Ordered"]
+    assert len(world.recorders["registry-a"].snapshot()) == 2
+
+
+def test_a_late_linker_gets_each_earlier_update_once_even_when_they_are_resent(world):
+    patient = world.add_patient()
+    world.order("registry-a", patient)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 2})
+    world.settle()
+    world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_order["id"]))
+    b = world.order("registry-b", patient)["id"]
+    world.call("PUT", "/api/PromsFormOrder", json=status(eprom_order["id"]))
+    world.settle()
+    assert world.recorders["registry-b"].statuses(b) == ["Ordered", "Completed"]
+    assert len(world.recorders["registry-b"].snapshot()) == 2
+
+
+def test_forged_and_malformed_callbacks_change_nothing(world):
+    a, b, eprom_id = linked(world)
+    world.settle()
+    before = len(world.deliveries())
+    forged = [dict(returned(eprom_id), apiKey=key) for key in ("registry-a-secret-key", "", "nope")]
+    forged.append({k: v for k, v in returned(eprom_id).items() if k != "apiKey"})
+    for body in forged:
+        reply = world.call("PUT", "/api/PromsFormOrder", json=body)
+        assert reply.json()["success"] is False and reply.status_code == 401
+    for body in (dict(returned(eprom_id), formOrderId="not-a-uuid"), dict(returned(eprom_id), formOrderStatus="Done")):
+        assert world.call("PUT", "/api/PromsFormOrder", json=body).json()["success"] is False
+    unknown = dict(returned(eprom_id), formOrderId="11111111-2222-4333-8444-555555555555")
+    assert world.call("PUT", "/api/PromsFormOrder", json=unknown).status_code == 404
+    assert world.call("PUT", "/api/PromsFormOrder", data="{not json").json()["success"] is False
+    world.settle()
+    assert len(world.deliveries()) == before
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered"]

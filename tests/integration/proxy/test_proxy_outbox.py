@@ -1,0 +1,181 @@
+"""The transactional outbox (issue 4, item 1), against live servers in this process: a callback is
+answered success only once its deliveries are committed; a delivery is done only on 2xx with
+{"success": true}; retries back off from under a minute to an hour, for at least three days, then the
+delivery is parked dead, visible and replayable; per registry order the status goes before the answer;
+and a slow registry holds up no other."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from proxy.cli import main as proxy_cli
+
+from proxy_world import EPROX_KEY
+
+
+def linked_pair(world, patient=None):
+    """registry-a orders, registry-b links; both got their Ordered status. Returns (patient, a, b, eprom id)."""
+    patient = patient or world.add_patient()
+    a = world.order("registry-a", patient)["id"]
+    world.settle()
+    b = world.order("registry-b", patient)["id"]
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    return patient, a, b, eprom_order["id"]
+
+
+def completed(eprom_id: str, form_data='{"q1": 3}') -> dict:
+    return {"apiKey": EPROX_KEY, "formOrderId": eprom_id, "formOrderStatus": "Completed", "formData": form_data,
+            "signedFormId": "00000000-0000-0000-0000-000000000000", "timestamp": "2025-01-06T09:00:00",
+            "notificationChannel": 1}
+
+
+def test_a_callback_is_acknowledged_only_once_a_delivery_per_linked_registry_is_committed(world, monkeypatch):
+    _, a, b, eprom_id = linked_pair(world)
+    store = world.service.store
+    real_add = store.add_delivery
+    calls = []
+
+    def add_then_fail(db, **row):  # the first registry's row is written, then the database fails
+        calls.append(row["registry"])
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_add(db, **row)
+
+    monkeypatch.setattr(store, "add_delivery", add_then_fail)
+    reply = world.call("PUT", "/api/PromsFormOrder", json=completed(eprom_id))
+    assert reply.status_code == 500 and reply.json()["success"] is False
+    assert [d.status for d in world.deliveries() if d.status == "Completed"] == []  # rolled back, all of it
+
+    monkeypatch.setattr(store, "add_delivery", real_add)
+    reply = world.call("PUT", "/api/PromsFormOrder", json=completed(eprom_id))  # ePROM sends it again
+    assert reply.json() == {"success": True}
+    assert sorted(d.registry for d in world.deliveries() if d.status == "Completed") == ["registry-a", "registry-b"]
+    world.settle()
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered", "Completed"]
+    assert world.recorders["registry-b"].statuses(b) == ["Ordered", "Completed"]
+
+
+@pytest.mark.parametrize("mode", ["fail", "false", "empty"])
+def test_a_delivery_is_done_only_on_2xx_with_success_true_and_keeps_its_delivery_id(world, mode):
+    recorder = world.recorders["registry-a"]
+    recorder.mode = mode
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    world.settle()
+    (delivery,) = world.deliveries(registry="registry-a")
+    assert delivery.state == "pending" and delivery.attempts == 1 and delivery.failed
+    world.advance(seconds=30)
+    assert world.deliveries(registry="registry-a")[0].attempts == 2
+    recorder.mode = "ok"
+    world.advance(minutes=1)
+    (delivery,) = world.deliveries(registry="registry-a")
+    assert delivery.state == "done" and delivery.attempts == 3 and delivery.body is None
+    calls = recorder.snapshot()
+    assert len(calls) == 3 and {c.delivery_id for c in calls} == {delivery.id}
+    assert recorder.statuses(own) == ["Ordered"]
+    world.advance(days=4)
+    assert len(recorder.snapshot()) == 3, "a delivery recorded as done was sent again"
+
+
+def test_retries_back_off_within_a_minute_to_at_most_an_hour_for_three_days_then_dead_and_replayable(world, capsys):
+    recorder = world.recorders["registry-a"]
+    recorder.mode = "fail"
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    world.settle()
+    world.advance(days=4)
+    attempts = [c.at for c in recorder.snapshot()]
+    gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+    assert gaps[0] <= timedelta(minutes=1), "the first retry must come within a minute"
+    assert max(gaps) <= timedelta(hours=1)
+    assert gaps == sorted(gaps), "the backoff never shrinks"
+    assert attempts[-1] - attempts[0] >= timedelta(days=3)
+    (dead,) = world.deliveries(registry="registry-a")
+    assert dead.state == "dead" and dead.attempts == len(attempts) and dead.body is not None
+
+    # visible: through the sim API and the operator's command
+    listed = world.call("GET", "/_sim/deliveries", params={"state": "dead"}).json()
+    assert [d["id"] for d in listed] == [dead.id]
+    assert proxy_cli(["deliveries", "--state-dir", str(world.state_dir), "--state", "dead", "--json"]) == 0
+    assert [d["id"] for d in json.loads(capsys.readouterr().out)] == [dead.id]
+
+    # replayed: the same delivery id, due at once, with a fresh retry window
+    recorder.mode = "ok"
+    assert proxy_cli(["replay", "--state-dir", str(world.state_dir), "--all-dead"]) == 0
+    world.settle()
+    (done,) = world.deliveries(registry="registry-a")
+    assert done.state == "done"
+    assert recorder.snapshot()[-1].delivery_id == dead.id and recorder.statuses(own) == ["Ordered"]
+
+
+def test_a_replayed_delivery_that_fails_again_gets_three_more_days(world):
+    recorder = world.recorders["registry-a"]
+    recorder.mode = "fail"
+    world.order("registry-a", world.add_patient())
+    world.settle()
+    world.advance(days=4)
+    (dead,) = world.deliveries(registry="registry-a")
+    assert world.service.store.revive([dead.id]) == 1
+    world.settle()
+    world.advance(days=2)
+    (again,) = world.deliveries(registry="registry-a")
+    assert again.state == "pending", "a replay must not be parked again at its first failure"
+    world.advance(days=2)
+    assert world.deliveries(registry="registry-a")[0].state == "dead"
+
+
+def test_per_registry_order_the_status_goes_before_the_answer(world):
+    a_rec = world.recorders["registry-a"]
+    a_rec.mode = "fail"
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    world.settle()  # Ordered failed once, retry in 30 s
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 1})
+    world.settle()
+    assert [c.body["formOrderStatus"] for c in a_rec.snapshot()] == ["Ordered"], "the answer overtook the status"
+    a_rec.mode = "ok"
+    world.advance(minutes=1)
+    assert a_rec.statuses(own) == ["Ordered", "Completed"]
+
+
+def test_one_slow_registry_delays_no_other(live_world):
+    slow, quick = live_world.recorders["registry-a"], live_world.recorders["registry-b"]
+    slow.close_gate()  # registry-a takes every callback and does not answer until the test says so
+    try:
+        patient = live_world.add_patient()
+        a = live_world.order("registry-a", patient)["id"]
+        assert slow.wait_for(lambda r: r.waiting == 1)
+        b = live_world.order("registry-b", patient)["id"]
+        assert quick.wait_for(lambda r: r.statuses(b) == ["Ordered"])
+        (eprom_order,) = live_world.eprom_orders(patient)
+        live_world.answer(eprom_order["id"], {"q1": 2})
+        assert quick.wait_for(lambda r: r.statuses(b) == ["Ordered", "Completed"]), \
+            "registry-b waited for registry-a"
+        assert slow.waiting == 1 and slow.statuses(a) == []
+    finally:
+        slow.open_gate()
+    assert slow.wait_for(lambda r: r.statuses(a) == ["Ordered", "Completed"])
+    assert live_world.settle() == 0
+
+
+def test_many_slow_callbacks_to_one_registry_use_only_its_own_lane(make_world):
+    world = make_world(registries=["slow", "quick"], pump=True)
+    slow, quick = world.recorders["slow"], world.recorders["quick"]
+    slow.close_gate()
+    try:
+        patients = [world.add_patient() for _ in range(8)]
+        for patient in patients:
+            world.order("slow", patient)
+        width = world.config.lane_width
+        assert slow.wait_for(lambda r: r.waiting == width), "the lane should fill to its width"
+        quick_ids = [world.order("quick", world.add_patient())["id"] for _ in range(5)]
+        assert quick.wait_for(lambda r: all(r.statuses(i) == ["Ordered"] for i in quick_ids))
+        assert slow.waiting == width, "the slow registry's lane is still full"
+    finally:
+        slow.open_gate()
+    assert slow.wait_for(lambda r: len(r.acknowledged()) == 8)

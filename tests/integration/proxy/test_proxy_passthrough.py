@@ -1,0 +1,129 @@
+"""Pass-throughs (issue 4, item 6) against the real fake ePROM: letters to citizens go out with ePROX's key
+and their status comes back only to the registry that sent them, under its own id and key, through the
+outbox; a signed document is served only to registries linked to the order whose answer carried it,
+and everyone else gets the very 404 of a document that does not exist."""
+from __future__ import annotations
+
+import base64
+
+from proxy_world import SIGNED_FORM, key_of
+
+PDF = b"%PDF-1.4\n% a letter from a registry\n"
+NOT_THERE = "0f0f0f0f-1111-4222-8333-444444444444"
+
+
+def letter(national_id: str, **fields) -> dict:
+    body = {"nationalId": national_id, "senderInfo": {"organisationName": "Hoftebruddregisteret"},
+            "messageInfo": {"title": "Om registeret"},
+            "documentCollection": {"documents": [{"title": "Brev", "content": base64.b64encode(PDF).decode(),
+                                                  "isMainDocument": True}]}}
+    body.update(fields)
+    return body
+
+
+def test_a_letter_goes_out_with_eproxs_key_and_its_status_comes_back_only_to_its_sender(world):
+    patient = world.add_patient(reachable=["Helsenorge"])
+    reply = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter(patient))
+    assert reply.status_code == 200, reply.text
+    own_id = reply.json()["messageToCitizenId"]
+    (held,) = world.session.get(f"{world.eprom_url}/_sim/messages").json()
+    assert held["orderingSystem"] == "eprox", "ePROM must see the letter as ePROX's"
+    assert own_id != held["id"], "ePROM's message id stays inside ePROX"
+    world.settle()
+    [call] = world.recorders["registry-a"].snapshot()
+    assert call.path == "/api/MessageToCitizen" and call.acknowledged and call.delivery_id
+    assert call.body["messageToCitizenId"] == own_id and call.body["apiKey"] == key_of("registry-a")
+    assert call.body["sentStatus"] == "Sent"
+    assert world.recorders["registry-b"].snapshot() == []
+    (delivery,) = world.deliveries(registry="registry-a")
+    assert delivery.state == "done" and delivery.id == call.delivery_id
+
+
+def test_a_letter_status_is_retried_through_the_outbox(world):
+    recorder = world.recorders["registry-b"]
+    recorder.mode = "fail"
+    reply = world.call("POST", "/api/v2/messagetocitizen", "registry-b", json=letter(world.add_patient()))
+    own_id = reply.json()["messageToCitizenId"]
+    world.settle()
+    recorder.mode = "ok"
+    world.advance(minutes=1)
+    calls = recorder.snapshot()
+    assert [c.acknowledged for c in calls] == [False, True]
+    assert len({c.delivery_id for c in calls}) == 1 and calls[-1].body["messageToCitizenId"] == own_id
+
+
+def test_letter_errors_come_back_as_eprom_says_them_without_the_national_id(world):
+    patient = world.add_patient()
+    no_main = letter(patient, documentCollection={"documents": []})
+    reply = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=no_main)
+    assert reply.status_code == 400 and reply.json() == {"message": "Main document in MessageToCitizen is missing"}
+    bad_id = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter("26073941652"))
+    assert bad_id.status_code == 400 and "26073941652" not in bad_id.text
+    world.session.post(f"{world.eprom_url}/_sim/message-faults", json={"badGateway": 1})
+    partner = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter(patient))
+    assert partner.status_code == 502 and "Helsenorge" in partner.json()["message"]
+    unknown = world.call("POST", "/api/v2/messagetocitizen", headers={"Authorization": "Basic nope"},
+                         json=letter(patient))
+    assert unknown.status_code == 400 and unknown.json() == {"message": "apiKey 'nope' doesn't exists"}
+    world.settle()
+    assert world.deliveries() == []
+
+
+def signed_answer(world, orderer: str, linker: str | None = None):
+    patient = world.add_patient()
+    own = {orderer: world.order(orderer, patient, formId=SIGNED_FORM)["id"]}
+    if linker:
+        own[linker] = world.order(linker, patient, formId=SIGNED_FORM)["id"]
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"])
+    world.settle()
+    [completed] = [c for c in world.recorders[orderer].snapshot() if c.body.get("formOrderStatus") == "Completed"]
+    return own, completed.body["signedFormId"]
+
+
+def test_a_signed_document_is_served_to_each_registry_linked_to_its_order(make_world):
+    world = make_world(registries=["registry-a", "registry-b", "registry-c"])
+    own, document_id = signed_answer(world, "registry-a", "registry-b")
+    assert document_id != "00000000-0000-0000-0000-000000000000"
+    for registry in ("registry-a", "registry-b"):
+        reply = world.call("GET", f"/api/ExternalDocument/{document_id}", registry)
+        assert reply.status_code == 200 and reply.headers["Content-Type"] == "application/pdf"
+        assert reply.content.startswith(b"%PDF-")
+    upper = world.call("GET", f"/api/ExternalDocument/{document_id.upper()}", "registry-b")
+    assert upper.status_code == 200
+
+
+def test_anyone_else_gets_exactly_the_404_of_a_document_that_does_not_exist(make_world):
+    world = make_world(registries=["registry-a", "registry-b", "registry-c"])
+    _, document_id = signed_answer(world, "registry-a")
+    outsider = world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-c")
+    missing = world.call("GET", f"/api/ExternalDocument/{NOT_THERE}", "registry-c")
+    assert outsider.status_code == missing.status_code == 404
+    assert outsider.json() == {"message": f"No signed document with id '{document_id}'"}
+    assert missing.json() == {"message": f"No signed document with id '{NOT_THERE}'"}
+    assert outsider.headers["Content-Type"] == missing.headers["Content-Type"]
+    # nor a document ePROM has but that no answer through the proxy carried; nor the zero id
+    zero = world.call("GET", "/api/ExternalDocument/00000000-0000-0000-0000-000000000000", "registry-a")
+    assert zero.status_code == 404
+    assert world.call("GET", f"/api/ExternalDocument/{document_id}").status_code == 401
+
+
+def test_a_registry_that_links_after_the_answer_may_download_it_too(make_world):
+    world = make_world(registries=["registry-a", "registry-b"])
+    patient = world.add_patient()
+    world.order("registry-a", patient, formId=SIGNED_FORM)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"])
+    world.settle()
+    before = world.call("GET", "/api/ExternalDocument/" + [
+        c for c in world.recorders["registry-a"].snapshot() if c.body["formOrderStatus"] == "Completed"
+    ][0].body["signedFormId"], "registry-b")
+    assert before.status_code == 404
+    b = world.order("registry-b", patient, formId=SIGNED_FORM)["id"]
+    world.settle()
+    [replayed] = [c for c in world.recorders["registry-b"].snapshot() if c.body["formOrderStatus"] == "Completed"]
+    assert replayed.body["formOrderId"] == b
+    after = world.call("GET", f"/api/ExternalDocument/{replayed.body['signedFormId']}", "registry-b")
+    assert after.status_code == 200

@@ -1,0 +1,98 @@
+"""Privacy (issue 4, item 7): when an order leaves its lifetime the proxy deletes its answer everywhere it
+kept one (the updates, the outbox, even a dead delivery's copy), masks the national id, and no old page or
+log frame of the database file holds them; and whatever the proxy logs on a full flow (orders, links,
+answers, failures, dead deliveries, letters, documents, lifetime ends) has no national id unmasked and no
+answer data."""
+from __future__ import annotations
+
+import base64
+import logging
+import sqlite3
+
+from proxy_world import SIGNED_FORM
+
+MARKER = "ANSWER-TEXT-d2f9c1"  # a free-text answer: it must vanish with the order
+
+
+def raw_bytes(state_dir) -> bytes:
+    """Every byte of the database as it lies on disk: the file, its write-ahead log and shared memory."""
+    return b"".join(p.read_bytes() for p in sorted(state_dir.glob("eprox.sqlite3*")) if p.is_file())
+
+
+def test_the_answer_is_gone_from_the_database_file_when_the_lifetime_ends(make_world):
+    world = make_world(registries=["registry-a", "registry-b", "registry-c"], lifetime_days=30)
+    world.recorders["registry-c"].mode = "fail"  # its copy of the answer ends in a dead delivery
+    patient = world.add_patient()
+    for registry in world.registries:
+        world.order(registry, patient)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"comment": MARKER})
+    world.settle()
+    world.advance(days=7)  # its status, then its answer, each retried for three days: both dead
+    db = sqlite3.connect(world.config.database_path)
+    assert db.execute("SELECT count(*) FROM deliveries WHERE state = 'dead' AND body LIKE ?",
+                      (f"%{MARKER}%",)).fetchone()[0] >= 1
+    assert MARKER.encode() in raw_bytes(world.state_dir) and patient.encode() in raw_bytes(world.state_dir)
+
+    world.advance(days=24)  # past the 30-day lifetime
+    assert db.execute("SELECT count(*) FROM updates WHERE body IS NOT NULL").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
+    assert db.execute("SELECT national_id, purged FROM eprom_orders").fetchall() == [(patient[:6] + "*****", 1)]
+    db.close()
+    on_disk = raw_bytes(world.state_dir)
+    assert MARKER.encode() not in on_disk, "the answer is still somewhere in the database files"
+    assert patient.encode() not in on_disk, "the national id is still somewhere in the database files"
+    # and nothing comes back: the links remain, but a new order is a new ePROM order
+    world.order("registry-a", patient)
+    assert len(world.eprom_orders(patient)) == 2
+
+
+def test_a_signed_document_is_not_served_after_the_lifetime(make_world):
+    world = make_world(lifetime_days=30)
+    patient = world.add_patient()
+    world.order("registry-a", patient, formId=SIGNED_FORM)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"])
+    world.settle()
+    [done] = [c for c in world.recorders["registry-a"].snapshot() if c.body["formOrderStatus"] == "Completed"]
+    document = f"/api/ExternalDocument/{done.body['signedFormId']}"
+    assert world.call("GET", document, "registry-a").status_code == 200
+    world.advance(days=31)
+    assert world.call("GET", document, "registry-a").status_code == 404
+
+
+def test_proxy_logs_hold_no_national_id_and_no_answer_data(make_world, caplog):
+    caplog.set_level(logging.DEBUG)
+    world = make_world(registries=["registry-a", "registry-b", "registry-c"], lifetime_days=30)
+    world.recorders["registry-c"].mode = "fail"
+    patient = world.add_patient()
+    other = world.add_patient(reachable=[])  # unreachable: an Error order
+    for registry in world.registries:
+        world.order(registry, patient, formId=SIGNED_FORM)
+    world.order("registry-a", other)
+    world.settle()
+    (eprom_order,) = [o for o in world.eprom_orders(patient)]
+    world.answer(eprom_order["id"], {"comment": MARKER})
+    world.settle()
+    letter = {"nationalId": patient, "senderInfo": {"organisationName": "Register"}, "messageInfo": {"title": "Brev"},
+              "documentCollection": {"documents": [{"content": base64.b64encode(b"%PDF-1.4 x").decode(),
+                                                    "isMainDocument": True}]}}
+    assert world.call("POST", "/api/v2/messagetocitizen", "registry-b", json=letter).status_code == 200
+    world.call("POST", "/api/v2/formorder", "registry-a", json={"formId": "x", "nationalId": patient})
+    world.call("POST", "/api/v2/formorder", headers={"Authorization": f"Basic {patient}"}, json={})
+    [done] = [c for c in world.recorders["registry-a"].snapshot() if c.body.get("formOrderStatus") == "Completed"]
+    world.call("GET", f"/api/ExternalDocument/{done.body['signedFormId']}", "registry-a")
+    world.settle()
+    world.advance(days=31)  # retries, a dead delivery, the lifetime's end
+
+    proxy_records = [r for r in caplog.records if r.name.split(".")[0] in ("proxy", "service_kit", "werkzeug")]
+    assert any(r.name.startswith("proxy") for r in proxy_records), "the flow logged nothing at all?"
+    assert any("parked as dead" in r.getMessage() for r in proxy_records)
+    for record in caplog.records:  # every logger of the servers, the fake ePROM's too
+        if record.name.startswith("urllib3") and record.threadName == "MainThread":
+            continue  # this test's own HTTP client, which asks the fake ePROM about the patient
+        text = record.getMessage() + (record.exc_text or "")
+        assert patient not in text and other not in text, f"national id in {record.name}: {text}"
+        assert MARKER not in text and "formData" not in text, f"answer data in {record.name}: {text}"

@@ -14,6 +14,7 @@ from .clock import Clock, SimClock
 log = logging.getLogger(__name__)
 
 MAX_STEPS_PER_RUN = 200_000
+HOLD_WAIT = 10.0  # seconds advance() waits for responses still being sent before it moves the clock
 
 
 class DueWork(Protocol):
@@ -89,6 +90,7 @@ class Timeline:
             raise RuntimeError("only a simulated clock can be advanced")
         if delta < timedelta(0):
             raise ValueError("the clock only moves forward")
+        self._wait_for_holds(HOLD_WAIT)  # work made by a request still answering belongs to "now"
         with self._run_lock:
             target = self.clock.now() + delta
             self._run_until(target, move_clock=True)
@@ -100,8 +102,7 @@ class Timeline:
         """Wait for held work to be released, run everything due now; return how much is still due or
         held (0 unless the bounded wait timed out)."""
         deadline = time.monotonic() + timeout
-        with self._wake:
-            self._wake.wait_for(lambda: self._holds == 0, timeout=timeout)
+        self._wait_for_holds(timeout)
         if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return self.pending_now()
         try:
@@ -109,6 +110,10 @@ class Timeline:
             return self.pending_now()
         finally:
             self._run_lock.release()
+
+    def _wait_for_holds(self, timeout: float) -> None:
+        with self._wake:
+            self._wake.wait_for(lambda: self._holds == 0, timeout=timeout)
 
     def pending_now(self) -> int:
         now = self.clock.now()

@@ -256,3 +256,32 @@ def test_no_pump_thread_when_pump_is_off(clock):
         assert _pump_threads() - before == set()
     finally:
         timeline.stop()
+
+
+def test_advance_waits_for_held_work_before_moving_the_clock(timeline, clock):
+    """A request still answering made work that belongs to the present: advance must not overtake it."""
+    release = timeline.hold()
+    seen = []
+
+    class Work:
+        name = "held"
+
+        def __init__(self):
+            self.due = None
+
+        def next_due(self):
+            return self.due
+
+        def run_due(self, now):
+            seen.append(now)
+            self.due = None
+
+    work = Work()
+    timeline.register(work)
+    start = clock.now()
+    releaser = threading.Thread(target=lambda: (setattr(work, "due", start), release()))
+    timer = threading.Timer(0.05, releaser.start)  # the response finishes while advance waits
+    timer.start()
+    timeline.advance(timedelta(days=1))
+    timer.join()
+    assert seen == [start], "held work must run at the instant it was made, before the clock moved"

@@ -123,18 +123,21 @@ def _eprom_orders(world: World) -> int:
 
 def run(world: World, servers: list[str], concurrencies: list[int], count: int, warmup: int, rounds: int = 1,
         log=print) -> list[Phase]:
+    """Each (round, concurrency) block gets freshly started proxy and bare processes (on the same databases,
+    which keep growing), so that a leak in one block cannot spoil the next; open files are watched."""
     phases: list[Phase] = []
     patient_cursor = 0
     for server in servers:
         state_dir = world.workdir / f"orders-{server.replace(':', '-')}"
         state_dir.mkdir()
         bare_db = world.workdir / f"bare-{server.replace(':', '-')}.sqlite3"
-        proxy = world.start_proxy(server, state_dir)
-        bare = world.start_bare(server, bare_db)
         mine = {(c, k): Phase(server, c, k) for c in concurrencies for k in ("bare", "new", "link")}
+        proxy = bare = None
         try:
             for round_no in range(rounds):
                 for concurrency in concurrencies:
+                    proxy = world.start_proxy(server, state_dir)
+                    bare = world.start_bare(server, bare_db)
                     total = warmup + count
                     patients = national_ids(total, start=patient_cursor)
                     patient_cursor += 2 * total
@@ -149,21 +152,29 @@ def run(world: World, servers: list[str], concurrencies: list[int], count: int, 
                         phase = mine[(concurrency, kind)]
                         base, dups = world.received_total(), world.counts()["duplicates"]
                         orders_before = _eprom_orders(world)
+                        files_before = proxy.open_files()
                         reqs = [http_request("POST", ORDER_PATH, order_body(p), port=proxy.port,
                                              api_key=registry_key(registry)) for p in patients]
                         phase.add(*_measure(world, proxy, proxy.port, reqs, warmup, concurrency))
                         phase.drains.append(_drain(world, base + total))
                         phase.duplicates += world.counts()["duplicates"] - dups
+                        grown = proxy.open_files() - files_before
+                        if grown > max(200, total // 4):
+                            phase.notes.append(f"round {round_no + 1}: the proxy's open files grew by {grown} "
+                                               f"over {total} orders ({grown / total:.1f} per order): a leak")
                         made = _eprom_orders(world) - orders_before
                         expected = total if kind == "new" else 0
                         if made != expected:
                             phase.notes.append(f"round {round_no + 1}: expected {expected} new ePROM orders, "
                                                f"the fake ePROM got {made}")
                         log(f"{tag} {kind:4} {phase.rounds[-1].rps:7.0f}/s  drain {_s(phase.drains[-1])}  "
-                            f"{_errors(phase.rounds[-1])}")
+                            f"open files +{grown}  {_errors(phase.rounds[-1])}")
+                    world.stop(proxy)
+                    world.stop(bare)
         finally:
-            world.stop(proxy)
-            world.stop(bare)
+            for child in (proxy, bare):
+                if child is not None:
+                    world.stop(child)
             shutil.rmtree(state_dir, ignore_errors=True)
             for f in world.workdir.glob(bare_db.name + "*"):
                 f.unlink()

@@ -194,6 +194,16 @@ class Child:
     def cpu(self) -> float:
         return cpu_seconds(self.pids or self.refresh_pids())
 
+    def open_files(self) -> int:
+        """File descriptors open in the process tree now."""
+        total = 0
+        for pid in self.refresh_pids():
+            try:
+                total += len(os.listdir(f"/proc/{pid}/fd"))
+            except OSError:
+                pass
+        return total
+
     def pin(self, cpus: set[int]) -> None:
         for pid in self.refresh_pids():
             try:

@@ -37,8 +37,8 @@ TARGET_STORE_RATIO = 1.25
 PROFILES = {
     "quick": dict(count=400, warmup=100, rounds=1, fanout=5, fanout_warmup=1, store_sizes=[1_000, 100_000],
                   store_count=200, store_warmup=50),
-    "full": dict(count=2000, warmup=200, rounds=3, fanout=30, fanout_warmup=3, store_sizes=[1_000, 1_000_000],
-                 store_count=1000, store_warmup=100),
+    "full": dict(count=1500, warmup=200, rounds=3, fanout=30, fanout_warmup=3, store_sizes=[1_000, 1_000_000],
+                 store_count=800, store_warmup=100),
 }
 
 
@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workdir", help="where databases and logs go (default: a new temporary folder, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs) afterwards")
     ap.add_argument("--json", help="also write every figure to this JSON file")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                    help="first wait up to this long for the machine's 1-minute load average to fall below 0.5")
     args = ap.parse_args(argv)
     profile = PROFILES["full" if args.full else "quick"]
     args.profile = "full" if args.full else "quick"
@@ -76,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.store_sizes = [int(s) for s in args.store_sizes.split(",")] if args.store_sizes else profile["store_sizes"]
     args.store_count = args.store_count or profile["store_count"]
     args.store_warmup = profile["store_warmup"]
+    if args.store_count + args.store_warmup > min(args.store_sizes):
+        ap.error(f"--store-count {args.store_count} plus {args.store_warmup} warm-up orders need that many stored "
+                 f"orders to link to: more than the smallest size {min(args.store_sizes)}")
     args.only = {s.strip() for s in args.only.split(",") if s.strip()}
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -218,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"eprox benchmarks ({args.profile} run), work folder {workdir}", flush=True)
     for line in environment():
         print("  " + line)
+    deadline = time.monotonic() + args.wait_quiet
+    while os.getloadavg()[0] > 0.5 and time.monotonic() < deadline:
+        time.sleep(5)
     load1 = os.getloadavg()[0]
     if load1 > 0.5:
         print(f"  WARNING: load average {load1:.1f} before the run: something else is using the CPU, "
@@ -226,20 +234,33 @@ def main(argv: list[str] | None = None) -> int:
     orders = fanout = store = None
     world = World(workdir, registries=max(args.registries, 3), pin=args.pin)
     started = time.monotonic()
+    failures: list[str] = []
+
+    def attempt(name: str, fn):
+        try:
+            return fn()
+        except Exception as err:  # report what did run; say what did not
+            import traceback
+            traceback.print_exc()
+            failures.append(f"{name}: {type(err).__name__}: {err}")
+            return None
+
+    counts = {"total": 0, "unique": 0, "duplicates": 0}
     try:
         world.start_common()
         if "orders" in args.only:
             log("orders ...")
-            orders = bench_orders.run(world, args.servers, args.concurrency, args.count, args.warmup,
-                                      rounds=args.rounds, log=log)
+            orders = attempt("orders", lambda: bench_orders.run(
+                world, args.servers, args.concurrency, args.count, args.warmup, rounds=args.rounds, log=log))
         if "fanout" in args.only:
             log("fan-out ...")
-            fanout = bench_fanout.run(world, args.servers, args.fanout_runs, args.fanout_warmup,
-                                      registries=args.registries, log=log)
+            fanout = attempt("fan-out", lambda: bench_fanout.run(
+                world, args.servers, args.fanout_runs, args.fanout_warmup, registries=args.registries, log=log))
         if "store" in args.only:
             log("stored orders ...")
-            store = bench_store.run(world, args.store_sizes, args.store_count, args.store_warmup,
-                                    server=args.store_server, concurrency=args.store_concurrency, log=log)
+            store = attempt("stored orders", lambda: bench_store.run(
+                world, args.store_sizes, args.store_count, args.store_warmup, server=args.store_server,
+                concurrency=args.store_concurrency, log=log))
         counts = world.counts()
     finally:
         world.stop_all()
@@ -247,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     lines, targets = report(args, orders, fanout, store)
     print("\n".join(lines))
+    for failure in failures:
+        print(f"\nFAILED {failure}")
     print(f"\nregistries acknowledged {counts['total']} callbacks in all ({counts['unique']} distinct), "
           f"{counts['duplicates']} with an X-Delivery-Id already acknowledged; took {time.monotonic() - started:.0f} s")
     if args.json:
@@ -259,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             "fanout": {s: [vars(r) for r in runs] for s, runs in (fanout or {}).items()},
             "store": [dict(stored=r.stored, load=r.load, link=r.stats(r.link), new=r.stats(r.new)) for r in store or []],
         }, indent=2))
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,14 +58,14 @@ class DeliveryLanes(Generic[Work]):
         self.width = width
         self._hold = hold
         self._wake = wake
-        self._active: dict[str, int] = defaultdict(int)
+        self._active: dict[str, int] = {}
         self._idle = threading.Condition()
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="proxy-lane")
 
     def saturated(self, registry: str) -> bool:
         with self._idle:
-            return self._active[registry] >= self.width
+            return self._active.get(registry, 0) >= self.width
 
     def busy(self) -> int:
         with self._idle:
@@ -78,9 +77,9 @@ class DeliveryLanes(Generic[Work]):
         for registry in registries:
             while not self._closed:
                 with self._idle:
-                    if self._active[registry] >= self.width:
+                    if self._active.get(registry, 0) >= self.width:
                         break
-                    self._active[registry] += 1  # reserve the room before claiming
+                    self._active[registry] = self._active.get(registry, 0) + 1  # reserve room before claiming
                 try:
                     work = self._claim(registry)
                 except Exception:
@@ -115,19 +114,22 @@ class DeliveryLanes(Generic[Work]):
                     work = None
         finally:
             release()
-            self._finished(registry)
-            self._wake()  # work that fell due meanwhile may wait for this lane's room
+            if self._finished(registry):
+                self._wake()  # the lane was full: work that fell due meanwhile may wait for its room
 
-    def _finished(self, registry: str) -> None:
+    def _finished(self, registry: str) -> bool:
+        """Give back a lane's room; whether the lane was full until now."""
         with self._idle:
-            self._active[registry] -= 1
+            was_full = self._active.get(registry, 0) >= self.width
+            self._active[registry] = self._active.get(registry, 0) - 1
             if self._active[registry] <= 0:
                 del self._active[registry]
             self._idle.notify_all()
+            return was_full
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._idle:
-            return self._idle.wait_for(lambda: not self._active, timeout=timeout)
+            return self._idle.wait_for(lambda: not any(self._active.values()), timeout=timeout)
 
     def close(self, wait: bool = True) -> None:
         self._closed = True

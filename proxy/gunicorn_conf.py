@@ -13,6 +13,10 @@ preload_app = False  # each worker builds its own app after the fork: threads an
 timeout = 60
 graceful_timeout = 30
 accesslog = "-" if os.environ.get("EPROX_ACCESS_LOG") == "1" else None  # paths carry no national ids
+# gunicorn >= 25 opens a control socket in $HOME by default, shared by every gunicorn of the user: only
+# where the operator asks for one (ignored by older gunicorns, which have no such setting)
+control_socket = os.environ.get("EPROX_CONTROL_SOCKET") or None
+control_socket_disable = control_socket is None
 
 
 def post_worker_init(worker):

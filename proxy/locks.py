@@ -60,6 +60,37 @@ class StripedLocks:
             os.close(fd)  # closing the only descriptor releases the flock
 
 
+class WriteGate:
+    """One writer at a time on the database, across threads and processes, queued by the kernel.
+
+    SQLite lets a second writer wait by sleeping in steps of up to 100 ms (its busy handler); under load that
+    makes the slowest orders hundreds of milliseconds late. Taking this flock() first, each writer waits
+    exactly as long as the writer before it needs. Each thread has its own descriptor (flock is per open
+    file description), so threads of one process queue here too."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._fallback = threading.Lock() if fcntl is None else None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if self._fallback is not None:  # pragma: no cover - non-POSIX
+            with self._fallback:
+                yield
+            return
+        handle = getattr(self._local, "handle", None)
+        if handle is None:  # a file object: closed when its thread ends and the thread-local goes
+            handle = self._local.handle = open(self.path, "a+b")
+        fd = handle.fileno()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 class OwnerToken:
     """Who this running proxy is, for leases and holds it writes into the shared database, and whether the
     writer of some other token is still running: a token is alive exactly while its file is flock()ed."""

@@ -8,9 +8,10 @@ import logging
 import re
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
@@ -34,7 +35,10 @@ MESSAGE_PATH = "/api/MessageToCitizen"
 #: What ePROM answers to an order that linked registries get too.
 ORDER_REPLY_FIELDS = ("notificationChannel", "loginUrl", "singleUseCode")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-SWEEP_EVERY = 2.0  # seconds between looks for leases and holds of proxy processes that died
+#: How long a callback that came before its id was stored waits for it (then its order failed after all).
+EARLY_KEEP = timedelta(hours=1)
+SWEEP_EVERY = 2.0
+ENDS_REFRESH = 30.0  # seconds between fresh reads of the next lifetime ends (see ProxyService._ends)  # seconds between looks for leases and holds of proxy processes that died
 
 
 def document_not_found(document_id: str) -> str:
@@ -109,11 +113,12 @@ class ProxyService:
         self._locks = locks or StripedLocks(side_dir(database, "locks"))
         self.lease_seconds = lease_seconds if lease_seconds is not None else config.lease_seconds
         self._registry_names = [r.name for r in config.registries]
-        self._calls_in_flight: set[int] = set()
-        self._calls_done = threading.Condition()
-        self._call_counter = 0
+        self.call_max_age = 2 * config.delivery_timeout + 30  # seconds: an older marker is a hung call
         self._last_sweep = float("-inf")
         self._sweep_lock = threading.Lock()
+        self._ends_lock = threading.Lock()
+        self._ends_cache: tuple | None = None
+        self._ends_read = 0.0
         self.lanes: DeliveryLanes[_Attempt] = DeliveryLanes(
             self._claim, self._attempt, width=lane_width or config.lane_width, wake=notify)
         self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
@@ -179,7 +184,10 @@ class ProxyService:
             self.store.insert_link(db, registry_order=registry_order, registry=registry.name,
                                    order_key=order_key, created_at=now, rule=decision.rule)
             self.store.add_hold(db, registry_order, self.owner.id)
-        self.notify()  # a lifetime end is now scheduled
+            for early in self.store.take_early(db, "order", eprom_id):  # ePROM called back before this commit
+                self._record_update(db, self.store.order_by_eprom_id(eprom_id, db),
+                                    FormOrderStatus.parse(early["formOrderStatus"]), early, now)
+        self._forget_ends()
         log.info("%s made new ePROM order %s for %s (rule %d)", registry.name, order_key[:8],
                  national_id.mask(patient), decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order_reply), decision, hold=registry_order)
@@ -201,23 +209,15 @@ class ProxyService:
 
     @contextmanager
     def _eprom_call(self) -> Iterator[None]:
-        """Marks a call on its way to ePROM until the id it returns is stored (see _wait_for_calls_in_flight)."""
-        with self._calls_done:
-            self._call_counter += 1
-            token = self._call_counter
-            self._calls_in_flight.add(token)
+        """Marks a call on its way to ePROM, in the database for every process to see, until the id it
+        returns is stored: a callback for an id the proxy does not know yet is kept while any such call is
+        in flight, and taken in when the id is stored (see accept_callback)."""
+        token = uuid.uuid4().hex
+        self.store.start_call(token, self.owner.id, time.time())
         try:
             yield
         finally:
-            with self._calls_done:
-                self._calls_in_flight.discard(token)
-                self._calls_done.notify_all()
-
-    def _wait_for_calls_in_flight(self, timeout: float = 10.0) -> None:
-        """ePROM may call back before we have stored the id it just gave us: let those calls finish."""
-        with self._calls_done:
-            waiting_for = set(self._calls_in_flight)
-            self._calls_done.wait_for(lambda: not (waiting_for & self._calls_in_flight), timeout=timeout)
+            self.store.end_call(token)
 
     @staticmethod
     def _reply(body: dict, order_id: str, order_reply: dict) -> dict:
@@ -228,8 +228,8 @@ class ProxyService:
 
     def release(self, hold: str) -> None:
         """The registry has its answer: callbacks under that id may go now."""
-        self.store.release_hold(hold)
-        self.notify()
+        if self.store.release_hold(hold):
+            self.notify()
 
     # --- a registry sends a letter, or downloads a signed document -------------------------
     def send_message(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
@@ -251,7 +251,10 @@ class ProxyService:
                 self.store.insert_message(db, key=key, eprom_id=eprom_id, registry=registry.name,
                                           registry_message_id=own_id, created_at=self.clock.now())
                 self.store.add_hold(db, own_id, self.owner.id)
-        self.notify()
+                for early in self.store.take_early(db, "message", eprom_id):
+                    self._record_message(db, self.store.message_by_eprom_id(eprom_id, db),
+                                         SentStatus.parse(early["sentStatus"]), early, self.clock.now())
+        self._forget_ends()
         log.info("%s sent message %s to a citizen", registry.name, key[:8])
         return OrderResult(200, {**reply.body, "messageToCitizenId": own_id}, hold=own_id)
 
@@ -285,34 +288,46 @@ class ProxyService:
         if problems:
             return 400, {"success": False, "message": problems[0]}
         status = FormOrderStatus.parse(body["formOrderStatus"])
-        order = self.store.order_by_eprom_id(body["formOrderId"])
-        if order is None and body.get("isPatientInitiated") is True:
-            # The patient ordered it, no registry did: there is nobody to route it to (docs/DESIGN.md).
-            log.info("a patient-initiated answer was acknowledged and not kept: no registry ordered it")
-            return 200, {"success": True}
-        if order is None:
-            self._wait_for_calls_in_flight()
-            order = self.store.order_by_eprom_id(body["formOrderId"])
-        if order is None:
-            return 404, {"success": False, "message": "unknown formOrderId"}
         now = self.clock.now()
-        if order.purged or (order.lifetime_ends_at is not None and order.lifetime_ends_at <= now):
-            # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it either.
-            log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
+        with self.store.transaction() as db:
+            order = self.store.order_by_eprom_id(body["formOrderId"], db)
+            if order is None:
+                if body.get("isPatientInitiated") is True:
+                    # The patient ordered it, no registry did: nobody to route it to (docs/DESIGN.md).
+                    log.info("a patient-initiated answer was acknowledged and not kept: no registry ordered it")
+                    return 200, {"success": True}
+                return self._early(db, "order", body["formOrderId"], status.name, body, now)
+            if order.purged or (order.lifetime_ends_at is not None and order.lifetime_ends_at <= now):
+                # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it.
+                log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
+                return 200, {"success": True}
+            if not self._record_update(db, order, status, body, now):
+                return 200, {"success": True}  # resent: already queued once
+        self.notify()
+        return 200, {"success": True}
+
+    def _early(self, db, kind: str, eprom_id: str, status: str, body: dict, now: datetime) -> tuple[int, dict]:
+        """A callback for an id the proxy has not stored. While some process has a call to ePROM in flight,
+        it is probably that call's (ePROM may call back before the caller has stored the id it got): keep
+        it for the call to take in. Otherwise the id is unknown."""
+        if self.store.calls_in_flight(db, since=time.time() - self.call_max_age):
+            self.store.add_early(db, kind=kind, eprom_id=eprom_id, status=status, body=body, received_at=now)
+            self._forget_ends()
             return 200, {"success": True}
+        return 404, {"success": False, "message": f"unknown {'formOrderId' if kind == 'order' else 'messageToCitizenId'}"}
+
+    def _record_update(self, db, order, status: FormOrderStatus, body: dict, now: datetime) -> bool:
         final = status in RETURNED_FORM_STATUSES
         signed = body.get("signedFormId") if status is FormOrderStatus.Completed else None
         signed = signed if isinstance(signed, str) and UUID_RE.match(signed) and signed != ZERO_UUID else None
-        with self.store.transaction() as db:
-            if not self.store.insert_update(db, order_key=order.key, status=status.name, final=final,
-                                            body=body, received_at=now, signed_form_id=signed):
-                return 200, {"success": True}  # resent: already queued once
-            if final or order.state not in {s.name for s in RETURNED_FORM_STATUSES}:
-                self.store.set_state(db, order.key, status.name)
-            for link in self.store.links(db, order.key):
-                self._enqueue(db, link, order.key, status.name, body, now)
-        self.notify()
-        return 200, {"success": True}
+        if not self.store.insert_update(db, order_key=order.key, status=status.name, final=final,
+                                        body=body, received_at=now, signed_form_id=signed):
+            return False
+        if final or order.state not in {s.name for s in RETURNED_FORM_STATUSES}:
+            self.store.set_state(db, order.key, status.name)
+        for link in self.store.links(db, order.key):
+            self._enqueue(db, link, order.key, status.name, body, now)
+        return True
 
     def accept_message_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """ePROM's status of a message to a citizen: queued for the registry that sent it, and no other."""
@@ -323,26 +338,28 @@ class ProxyService:
         if problems:
             return 400, {"success": False, "message": problems[0]}
         sent_status = SentStatus.parse(body["sentStatus"])
-        eprom_id = body["messageToCitizenId"]
-        if self.store.message_by_eprom_id(eprom_id) is None:
-            self._wait_for_calls_in_flight()
         now = self.clock.now()
         with self.store.transaction() as db:
-            message = self.store.message_by_eprom_id(eprom_id, db)
+            message = self.store.message_by_eprom_id(body["messageToCitizenId"], db)
             if message is None:
-                return 404, {"success": False, "message": "unknown messageToCitizenId"}
-            if not self.store.insert_message_update(db, message_key=message.key, sent_status=sent_status.name,
-                                                    received_at=now):
+                return self._early(db, "message", body["messageToCitizenId"], sent_status.name, body, now)
+            if not self._record_message(db, message, sent_status, body, now):
                 return 200, {"success": True}
-            account = self.config.registry_by_name.get(message.registry)
-            if account is not None:
-                self.store.add_delivery(
-                    db, id=self.ids.uuid(), registry=account.name, registry_order=message.registry_message_id,
-                    order_key=MESSAGE_PREFIX + message.key, path=MESSAGE_PATH, status=sent_status.name,
-                    body={**body, "apiKey": account.api_key, "messageToCitizenId": message.registry_message_id},
-                    due=now, hold=message.registry_message_id if message.held else None)
         self.notify()
         return 200, {"success": True}
+
+    def _record_message(self, db, message, sent_status: SentStatus, body: dict, now: datetime) -> bool:
+        if not self.store.insert_message_update(db, message_key=message.key, sent_status=sent_status.name,
+                                                received_at=now):
+            return False
+        account = self.config.registry_by_name.get(message.registry)
+        if account is not None:
+            self.store.add_delivery(
+                db, id=self.ids.uuid(), registry=account.name, registry_order=message.registry_message_id,
+                order_key=MESSAGE_PREFIX + message.key, path=MESSAGE_PATH, status=sent_status.name,
+                body={**body, "apiKey": account.api_key, "messageToCitizenId": message.registry_message_id},
+                due=now, hold=message.registry_message_id if message.held else None)
+        return True
 
     def _enqueue(self, db, link: Link, order_key: str, status: str, eprom_body: dict | None, now: datetime) -> None:
         account = self.config.registry_by_name.get(link.registry)
@@ -360,28 +377,56 @@ class ProxyService:
         does not see them and so does not spin."""
         if self.lanes.busy() and not self._in_pump():
             return self.clock.now()
-        dues = [self.store.next_lifetime_end(), self.store.next_message_end(self.config.lifetime)]
-        wall = time.time()
-        for registry in self._registry_names:
-            if not self.lanes.saturated(registry):  # a full lane takes more work by itself
-                dues.append(self.store.next_ready(registry, wall))
+        dues = [*self._ends(), *self._ready_by_registry(time.time()).values()]
         dues = [d for d in dues if d is not None]
         return min(dues) if dues else None
+
+    def _ready_by_registry(self, wall: float) -> dict[str, datetime]:
+        """When each registry's next delivery that nobody is sending falls due; registries whose lane is
+        full are left out (a full lane takes more work by itself)."""
+        found = {}
+        for registry in self.store.pending_registries():
+            if (registry in self.config.registry_by_name and not self.lanes.saturated(registry)
+                    and (due := self.store.next_ready(registry, wall)) is not None):
+                found[registry] = due
+        return found
 
     def run_due(self, now: datetime) -> None:
         """Purge what has ended, then start every due delivery on its registry's lane. The timeline's pump
         does not wait for the lanes (a slow registry must not stall the pump, and with it everyone else);
         a simulated clock's advance() and settle() do, so due work is done before they return."""
         self._sweep()
-        while (self._is_due(self.store.next_lifetime_end(), now)
-               or self._is_due(self.store.next_message_end(self.config.lifetime), now)):
-            ended = self.store.purge_ended(now, self.config.lifetime, national_id.mask)
-            log.info("lifetime ended for %d order(s) or message(s): what was stored for them is deleted", ended)
-            if not ended:
-                break
-        self.lanes.dispatch(self._registry_names)
+        lifetime_end, message_end, early_end = self._ends()
+        if self._is_due(early_end, now):
+            dropped = self.store.purge_early(now - EARLY_KEEP)
+            self._forget_ends()
+            if dropped:
+                log.warning("%d callback(s) for ids never stored were dropped (their order or letter failed)",
+                            dropped)
+        if self._is_due(lifetime_end, now) or self._is_due(message_end, now):
+            while ended := self.store.purge_ended(now, self.config.lifetime, national_id.mask):
+                log.info("lifetime ended for %d order(s) or message(s): what was stored for them is deleted", ended)
+            self._forget_ends()
+        due = self._ready_by_registry(time.time())
+        self.lanes.dispatch([r for r in self._registry_names if r in due and due[r] <= now])
         if not self._in_pump():
             self.lanes.wait_idle()
+
+    def _ends(self) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """(next lifetime end, next letter end, next early callback's end), cached: the pump asks after
+        every order. A new order or letter only ever ends later than those stored before it; a purge by
+        another worker leaves the cache early, which costs one empty purge; and it is read afresh every
+        ENDS_REFRESH seconds anyway."""
+        with self._ends_lock:
+            if self._ends_cache is None or time.monotonic() - self._ends_read > ENDS_REFRESH:
+                self._ends_cache = (self.store.next_lifetime_end(), self.store.next_message_end(self.config.lifetime),
+                                    self.store.next_early_end(EARLY_KEEP))
+                self._ends_read = time.monotonic()
+            return self._ends_cache
+
+    def _forget_ends(self) -> None:
+        with self._ends_lock:
+            self._ends_cache = None
 
     @staticmethod
     def _is_due(when: datetime | None, now: datetime) -> bool:
@@ -436,6 +481,9 @@ class ProxyService:
             for owner in set(self.store.hold_owners()) - {self.owner.id}:
                 if not self.owner.is_alive(owner):
                     self.store.release_holds_of(owner)
+            for owner in set(self.store.call_owners()) - {self.owner.id}:
+                if not self.owner.is_alive(owner):
+                    self.store.drop_calls_of(owner)
         finally:
             self._sweep_lock.release()
 

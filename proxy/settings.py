@@ -230,13 +230,16 @@ def _describe(error) -> str:
     if error.validator == "pattern":
         return {URL: "is not an http:// or https:// URL", UUID: "is not a form id (uuid)",
                 NAME: "is not a usable name (letters, digits, '.', '_', '-')"}.get(error.validator_value, error.message)
-    if error.validator in ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "minItems", "minLength"):
-        # never echo the value: it may be a key
-        return {"type": f"must be of type {error.validator_value}",
-                "enum": f"must be one of {', '.join(map(str, error.validator_value))}",
-                "minimum": f"must be at least {error.validator_value}",
-                "maximum": f"must be at most {error.validator_value}",
-                "exclusiveMinimum": f"must be greater than {error.validator_value}",
-                "minItems": f"needs at least {error.validator_value} item(s)",
-                "minLength": "must not be empty"}[error.validator]
+    value = error.validator_value  # never echo error.instance: it may be a key
+    if error.validator == "type":
+        return f"must be of type {value}"
+    if error.validator == "enum":
+        return f"must be one of {', '.join(map(str, value))}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than"}
+        return f"must be {words[error.validator]} {value}"
+    if error.validator == "minItems":
+        return f"needs at least {value} item(s)"
+    if error.validator == "minLength":
+        return "must not be empty"
     return error.message

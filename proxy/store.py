@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .linking import Candidate
+from .locks import WriteGate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -72,6 +73,21 @@ CREATE TABLE IF NOT EXISTS holds (
     hold TEXT PRIMARY KEY,                 -- a registry order or message id whose HTTP answer is not sent yet
     owner TEXT NOT NULL                    -- the proxy process answering it (see proxy/locks.py)
 );
+CREATE TABLE IF NOT EXISTS calls_in_flight (
+    token TEXT PRIMARY KEY,                -- an order or letter on its way to ePROM, until its id is stored
+    owner TEXT NOT NULL,
+    started REAL NOT NULL                  -- wall clock (unix seconds)
+);
+CREATE TABLE IF NOT EXISTS early_callbacks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, -- a callback that came before the proxy had stored its ePROM id
+    kind TEXT NOT NULL,                    -- 'order' or 'message'
+    eprom_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    UNIQUE (kind, eprom_id, status)
+);
+CREATE INDEX IF NOT EXISTS early_callbacks_received ON early_callbacks (received_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,               -- stable X-Delivery-Id, the same on every attempt
@@ -123,12 +139,14 @@ MESSAGE_PREFIX = "message:"
 
 
 def ts(instant: datetime) -> str:
-    """Fixed-width UTC text, so SQLite compares instants as strings."""
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (2025-01-06T08:00:00.000000Z), so SQLite compares instants as strings."""
+    u = instant.astimezone(timezone.utc)
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+            f".{u.microsecond:06d}Z")
 
 
 def from_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -199,6 +217,22 @@ class Delivery:
                 "lastError": self.last_error}
 
 
+class _Lease:
+    """A thread's hold on a pooled connection: when the thread ends, its thread-local storage goes, and
+    with it this object, which gives the connection back to the pool."""
+
+    __slots__ = ("store", "db")
+
+    def __init__(self, store: "ProxyStore", db: sqlite3.Connection):
+        self.store, self.db = store, db
+
+    def __del__(self) -> None:
+        try:
+            self.store._give_back(self.db)
+        except Exception:  # interpreter shutdown and the like
+            pass
+
+
 class ProxyStore:
     def __init__(self, path: Path | str, *, synchronous: str = "NORMAL"):
         self.path = str(path)
@@ -206,54 +240,92 @@ class ProxyStore:
             raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
         self.synchronous = synchronous.upper()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []  # connections of threads that have ended, for reuse
+        self._all: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        plain = not (self.path.startswith("file:") or self.path == ":memory:")
+        self._gate = WriteGate(Path(self.path + ".locks") / "write.lock") if plain else None
         self._migrate()
 
     # --- connections and transactions ---------------------------------------------------
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False,
-                                 uri=self.path.startswith("file:"))
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL loses nothing when the process is killed (committed pages are in the OS's
-            # cache); FULL also survives a power cut, at an fsync per commit (docs/PROXY.md).
-            db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA secure_delete=ON")  # deleted answers are overwritten, not just unlinked
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
+        """This thread's connection. A thread borrows one from the pool (or opens one) and gives it back
+        when it ends: werkzeug serves every HTTP connection on a new thread, and a connection per thread
+        ever seen would pile up (SQLite even keeps a closed connection's file descriptor open while any
+        other connection of the process holds a lock on the file)."""
+        lease = getattr(self._local, "lease", None)
+        if lease is None:
+            with self._pool_lock:
+                db = self._idle.pop() if self._idle else None
+            if db is None:
+                db = self._connect()
+            lease = self._local.lease = _Lease(self, db)
+        return lease.db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False,
+                             uri=self.path.startswith("file:"))
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL loses nothing when the process is killed (committed pages are in the OS's
+        # cache); FULL also survives a power cut, at an fsync per commit (docs/PROXY.md).
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA secure_delete=ON")  # deleted answers are overwritten, not just unlinked
+        with self._pool_lock:
+            self._all.append(db)
         return db
+
+    def _give_back(self, db: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if not self._closed:
+                if db.in_transaction:  # never hand on an open transaction (cannot happen: belt and braces)
+                    db.rollback()
+                self._idle.append(db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken up front so concurrent writers queue instead of failing."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._writing():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        if self._gate is None:
+            yield
+        else:
+            with self._gate.hold():
+                yield
 
     def _migrate(self) -> None:
         db = self._db()
-        db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: a no-op on an existing database
-        with self.transaction() as tx:
-            for table, column, declaration in MIGRATIONS:
-                columns = {row["name"] for row in tx.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    tx.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-        db.executescript(INDEXES)
+        with self._writing():
+            db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: a no-op on an existing database
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, column, declaration in MIGRATIONS:
+                    columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                    if column not in columns:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            db.executescript(INDEXES)
 
     def close(self) -> None:
         """Close every connection this store opened, from any thread."""
-        with self._connections_lock:
-            connections, self._connections = self._connections, []
+        with self._pool_lock:
+            self._closed = True
+            connections, self._all, self._idle = self._all, [], []
         for db in connections:
             try:
                 db.close()
@@ -289,8 +361,8 @@ class ProxyStore:
         row = self._db().execute("SELECT * FROM eprom_orders WHERE key = ?", (key,)).fetchone()
         return self._order_row(row)
 
-    def order_by_eprom_id(self, eprom_id: str) -> OrderRow | None:
-        row = self._db().execute("SELECT * FROM eprom_orders WHERE eprom_id = ?", (eprom_id,)).fetchone()
+    def order_by_eprom_id(self, eprom_id: str, db: sqlite3.Connection | None = None) -> OrderRow | None:
+        row = (db or self._db()).execute("SELECT * FROM eprom_orders WHERE eprom_id = ?", (eprom_id,)).fetchone()
         return self._order_row(row)
 
     @staticmethod
@@ -400,15 +472,56 @@ class ProxyStore:
         )
         return cursor.rowcount == 1
 
+    # --- calls to ePROM in flight, and callbacks that overtake them --------------------------
+    def start_call(self, token: str, owner: str, wall: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO calls_in_flight (token, owner, started) VALUES (?, ?, ?)", (token, owner, wall))
+
+    def end_call(self, token: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM calls_in_flight WHERE token = ?", (token,))
+
+    @staticmethod
+    def calls_in_flight(db: sqlite3.Connection, since: float) -> bool:
+        """Whether any process has a call to ePROM in flight that started after `since` (wall clock)."""
+        return db.execute("SELECT 1 FROM calls_in_flight WHERE started > ? LIMIT 1", (since,)).fetchone() is not None
+
+    def call_owners(self) -> list[str]:
+        return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM calls_in_flight")]
+
+    def drop_calls_of(self, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM calls_in_flight WHERE owner = ?", (owner,))
+
+    @staticmethod
+    def add_early(db: sqlite3.Connection, *, kind: str, eprom_id: str, status: str, body: dict[str, Any],
+                  received_at: datetime) -> None:
+        db.execute("""INSERT OR IGNORE INTO early_callbacks (kind, eprom_id, status, body, received_at)
+                      VALUES (?, ?, ?, ?, ?)""", (kind, eprom_id, status, json.dumps(body), ts(received_at)))
+
+    @staticmethod
+    def take_early(db: sqlite3.Connection, kind: str, eprom_id: str) -> list[dict[str, Any]]:
+        """The callbacks that came for this id before it was stored, oldest first; they are removed."""
+        rows = db.execute("SELECT seq, body FROM early_callbacks WHERE kind = ? AND eprom_id = ? ORDER BY seq",
+                          (kind, eprom_id)).fetchall()
+        if rows:
+            db.execute("DELETE FROM early_callbacks WHERE kind = ? AND eprom_id = ?", (kind, eprom_id))
+        return [json.loads(r["body"]) for r in rows]
+
+    def next_early_end(self, keep) -> datetime | None:
+        row = self._db().execute("SELECT received_at FROM early_callbacks ORDER BY received_at LIMIT 1").fetchone()
+        return from_ts(row["received_at"]) + keep if row else None
+
     # --- holds: callbacks wait until their registry has the id they carry -----------------
     @staticmethod
     def add_hold(db: sqlite3.Connection, hold: str, owner: str) -> None:
         db.execute("INSERT OR REPLACE INTO holds (hold, owner) VALUES (?, ?)", (hold, owner))
 
-    def release_hold(self, hold: str) -> None:
+    def release_hold(self, hold: str) -> int:
+        """Let the deliveries held under `hold` go; returns how many there were."""
         with self.transaction() as db:
             db.execute("DELETE FROM holds WHERE hold = ?", (hold,))
-            db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,))
+            return db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,)).rowcount
 
     def hold_owners(self) -> list[str]:
         return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM holds")]
@@ -441,6 +554,17 @@ class ProxyStore:
                                 WHERE e.registry_order = d.registry_order AND e.state = 'pending'
                                   AND e.seq < d.seq)"""
 
+    def pending_registries(self) -> list[str]:
+        """The registries with any pending delivery: a skip-scan over the index, one seek per registry,
+        however long the queue (the hot path asks this after every order and callback)."""
+        return [r[0] for r in self._db().execute(
+            """WITH RECURSIVE r(registry) AS (
+                   SELECT min(registry) FROM deliveries WHERE state = 'pending'
+                   UNION ALL
+                   SELECT (SELECT min(registry) FROM deliveries WHERE state = 'pending' AND registry > r.registry)
+                   FROM r WHERE r.registry IS NOT NULL)
+               SELECT registry FROM r WHERE registry IS NOT NULL""")]
+
     def next_ready(self, registry: str, wall: float) -> datetime | None:
         """When the earliest delivery to `registry` that nobody is sending falls due."""
         row = self._db().execute(
@@ -453,15 +577,17 @@ class ProxyStore:
     def claim(self, registry: str, now: datetime, owner: str, wall: float, lease_seconds: float) -> Delivery | None:
         """Lease the next delivery to `registry` that is due at `now`, atomically: among all processes
         sharing the database exactly one gets it."""
-        row = self._db().execute(
-            f"""UPDATE deliveries SET lease_owner = :owner, lease_until = :until
-                WHERE seq = (SELECT d.seq FROM deliveries d
-                             WHERE d.registry = :registry AND d.next_attempt_at <= :now AND {self._READY}
-                             ORDER BY d.next_attempt_at, d.seq LIMIT 1)
-                RETURNING *""",
-            {"owner": owner, "until": wall + lease_seconds, "registry": registry, "now": ts(now), "wall": wall},
-        ).fetchone()
-        return self._delivery(row) if row else None
+        args = {"owner": owner, "until": wall + lease_seconds, "registry": registry, "now": ts(now), "wall": wall}
+        pick = f"""SELECT d.seq FROM deliveries d
+                   WHERE d.registry = :registry AND d.next_attempt_at <= :now AND {self._READY}
+                   ORDER BY d.next_attempt_at, d.seq LIMIT 1"""
+        db = self._db()
+        if db.execute(pick, args).fetchone() is None:  # a read first: no write when nothing is due
+            return None
+        with self._writing():
+            rows = db.execute(f"UPDATE deliveries SET lease_owner = :owner, lease_until = :until "
+                              f"WHERE seq = ({pick}) RETURNING *", args).fetchall()  # all: ends the statement
+        return self._delivery(rows[0]) if rows else None
 
     def lease_owners(self) -> list[str]:
         return [r["lease_owner"] for r in self._db().execute(
@@ -555,6 +681,11 @@ class ProxyStore:
     def next_message_end(self, lifetime) -> datetime | None:
         row = self._db().execute("SELECT created_at FROM messages ORDER BY created_at LIMIT 1").fetchone()
         return from_ts(row["created_at"]) + lifetime if row else None
+
+    def purge_early(self, before: datetime) -> int:
+        """Callbacks that came early for an id that was never stored (its order failed after ePROM made it)."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM early_callbacks WHERE received_at <= ?", (ts(before),)).rowcount
 
     def purge_ended(self, now: datetime, lifetime=None, mask=None, batch: int = 500) -> int:
         """Delete what the proxy stored about orders whose lifetime has ended: the answers, every outbox row

@@ -81,7 +81,8 @@ def test_sigkill_mid_delivery_loses_nothing_and_sends_nothing_done_again(tmp_pat
             assert recorder.wait_for(lambda rec, r=registry: acknowledged_updates(rec) == expected[r]), \
                 (registry, expected[registry] - acknowledged_updates(recorder), proxy.log()[-3000:])
     finally:
-        proxy.stop()
+        code = proxy.stop()
+    assert code == 0, f"the restarted proxy did not stop cleanly on SIGTERM\n{proxy.log()[-3000:]}"
 
     for registry in REGISTRIES:
         calls = side.recorders[registry].snapshot()

@@ -3,6 +3,7 @@ once, each registry linked to an order gets each update under one delivery, once
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from proxy_world import EPROX_KEY
@@ -107,3 +108,58 @@ def test_forged_and_malformed_callbacks_change_nothing(world):
     world.settle()
     assert len(world.deliveries()) == before
     assert world.recorders["registry-a"].statuses(a) == ["Ordered"]
+
+
+def test_a_callback_that_overtakes_its_order_waits_for_it_and_reaches_the_registry_after_its_answer(world):
+    """ePROM may call back before the proxy has stored the id it just returned: the callback waits for the
+    order in flight, is recorded, and its delivery is held until the registry has its own id."""
+    gateway = world.service.eprom
+    real_place = gateway.place_order
+    callback: dict = {}
+
+    def place_and_call_back_at_once(body):
+        reply = real_place(body)
+        thread = threading.Thread(target=lambda: callback.update(
+            answer=world.service.accept_callback(status(reply.body["id"]))))
+        thread.start()
+        callback["thread"] = thread
+        return reply
+
+    gateway.place_order = place_and_call_back_at_once
+    try:
+        result = world.service.place_order(world.config.registry_by_name["registry-a"],
+                                           {"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a",
+                                            "nationalId": world.add_patient(), "expiryDate": "2030-01-01"})
+    finally:
+        gateway.place_order = real_place
+    callback["thread"].join(30)
+    assert callback["answer"] == (200, {"success": True})
+    (held,) = world.deliveries(registry="registry-a")
+    world.settle()
+    assert world.recorders["registry-a"].snapshot() == [], "sent before the registry had its id"
+    world.service.release(result.hold)  # what the view does once the HTTP answer has gone
+    world.settle()
+    assert world.recorders["registry-a"].statuses(result.body["id"]) == ["Ordered"]
+
+
+def test_a_patient_initiated_answer_no_registry_ordered_is_acknowledged_and_not_kept(world):
+    body = dict(returned("5a5a5a5a-1111-4222-8333-444444444444"), isPatientInitiated=True,
+                patientInitiatedValues={"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26073941651"})
+    assert world.call("PUT", "/api/PromsFormOrder", json=body).json() == {"success": True}
+    world.settle()
+    assert world.deliveries() == [] and all(not r.snapshot() for r in world.recorders.values())
+
+
+def test_an_early_callback_whose_id_is_never_stored_is_dropped_after_an_hour(world):
+    store = world.service.store
+    store.start_call("a-call", world.service.owner.id, time.time())
+    unknown = returned("6b6b6b6b-1111-4222-8333-444444444444")
+    assert world.call("PUT", "/api/PromsFormOrder", json=unknown).json() == {"success": True}
+    store.end_call("a-call")  # that order failed after ePROM had made it: the id is never stored
+    count = "SELECT count(*) FROM early_callbacks"
+    assert store._db().execute(count).fetchone()[0] == 1
+    world.advance(minutes=59)
+    assert store._db().execute(count).fetchone()[0] == 1
+    world.advance(minutes=2)
+    assert store._db().execute(count).fetchone()[0] == 0
+    assert world.deliveries() == []

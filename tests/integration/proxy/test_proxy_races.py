@@ -129,3 +129,48 @@ def test_two_workers_draining_one_outbox_send_each_delivery_once(make_world):
             assert len(sent) == 5 and set(sent.values()) == {2}, "each: one failed attempt, one success"
     finally:
         second.stop()
+
+
+def test_a_callback_that_reaches_another_worker_before_the_order_is_stored_is_not_lost(make_world):
+    """ePROM calls back the moment it has answered; under gunicorn that callback may reach another worker
+    before the worker that placed the order has stored ePROM's id. It is kept, and taken in when the id is
+    stored: the registry gets the status (after its own answer), once."""
+    world = make_world()
+    second = SecondWorker(world)
+    gateway = world.service.eprom
+    real_place, real_send = gateway.place_order, gateway.send_message
+    early: list = []
+
+    def place_then_eprom_calls_the_other_worker(body):
+        reply = real_place(body)
+        early.append(second.service.accept_callback({
+            "apiKey": world.config.eprom_api_key, "formOrderId": reply.body["id"], "notificationChannel": 1,
+            "timestamp": "2025-01-06T09:00:00", "formOrderStatus": "Ordered", "formOrderStatusErrorCode": "None"}))
+        return reply
+
+    def send_then_eprom_calls_the_other_worker(body):
+        reply = real_send(body)
+        early.append(second.service.accept_message_callback({
+            "apiKey": world.config.eprom_api_key, "messageToCitizenId": reply.body["messageToCitizenId"],
+            "notificationChannel": 1, "sentStatus": "Sent"}))
+        return reply
+
+    gateway.place_order, gateway.send_message = place_then_eprom_calls_the_other_worker, \
+        send_then_eprom_calls_the_other_worker
+    try:
+        patient = world.add_patient()
+        own = world.order("registry-a", patient)["id"]
+        letter = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json={
+            "nationalId": patient, "senderInfo": {"organisationName": "R"}, "messageInfo": {"title": "T"},
+            "documentCollection": {"documents": [{"content": "JVBERi0xLjQK", "isMainDocument": True}]}})
+        assert letter.status_code == 200, letter.text
+    finally:
+        gateway.place_order, gateway.send_message = real_place, real_send
+        second.stop()
+    assert early == [(200, {"success": True})] * 2
+    world.settle()
+    recorder = world.recorders["registry-a"]
+    assert recorder.statuses(own) == ["Ordered"]
+    assert [c.body.get("sentStatus") for c in recorder.snapshot() if c.path == "/api/MessageToCitizen"] == ["Sent"]
+    assert len(recorder.snapshot()) == 2, "the fake ePROM sent the same two again: nothing doubled"
+    assert world.service.store._db().execute("SELECT count(*) FROM early_callbacks").fetchone()[0] == 0

@@ -1,0 +1,131 @@
+"""The delivery retry policy (pure) and the delivery lanes: one registry's slow or stuck deliveries never
+occupy another's lane, a lane never has more than its width in flight, and wait_idle() waits for all."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from proxy.delivery import DeliveryLanes, RetryPolicy
+
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
+
+
+def schedule(policy: RetryPolicy) -> list[datetime]:
+    """The attempt times of a delivery that always fails, first attempt at T0."""
+    attempts, now, failures = [T0], T0, 0
+    while True:
+        failures += 1
+        nxt = policy.next_attempt(T0, failures, now)
+        if nxt is None:
+            return attempts
+        attempts.append(nxt)
+        now = nxt
+
+
+def test_the_default_policy_retries_within_a_minute_at_most_hourly_for_at_least_three_days():
+    attempts = schedule(RetryPolicy())
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert gaps[0] == timedelta(seconds=30)
+    assert gaps[:4] == [timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
+    assert max(gaps) == timedelta(hours=1) and gaps == sorted(gaps)
+    assert attempts[-1] - attempts[0] >= timedelta(days=3)
+    assert attempts[-1] - attempts[0] < timedelta(days=3, hours=1)
+    assert 70 < len(attempts) < 90
+
+
+def test_huge_failure_counts_do_not_overflow():
+    assert RetryPolicy().delay(10_000) == timedelta(hours=1)
+
+
+class FakeQueue:
+    """Work per registry; deliver() of a gated registry blocks until the test releases it."""
+
+    def __init__(self, work: dict[str, int]):
+        self.work = {r: list(range(n)) for r, n in work.items()}
+        self.lock = threading.Lock()
+        self.gates: dict[str, threading.Event] = {}
+        self.done: list[tuple[str, int]] = []
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight: dict[str, int] = {}
+        self.changed = threading.Condition()
+
+    def claim(self, registry):
+        with self.lock:
+            return (registry, self.work[registry].pop(0)) if self.work[registry] else None
+
+    def deliver(self, item):
+        registry, n = item
+        with self.changed:
+            self.in_flight[registry] = self.in_flight.get(registry, 0) + 1
+            self.most_in_flight[registry] = max(self.most_in_flight.get(registry, 0), self.in_flight[registry])
+            self.changed.notify_all()
+        if registry in self.gates:
+            self.gates[registry].wait()
+        with self.changed:
+            self.in_flight[registry] -= 1
+            self.done.append(item)
+            self.changed.notify_all()
+
+
+def test_a_stuck_registry_holds_up_only_its_own_lane():
+    queue = FakeQueue({"slow": 10, "quick": 20})
+    queue.gates["slow"] = threading.Event()
+    lanes = DeliveryLanes(queue.claim, queue.deliver, width=3)
+    try:
+        lanes.dispatch(["slow", "quick"])
+        with queue.changed:
+            assert queue.changed.wait_for(
+                lambda: len([d for d in queue.done if d[0] == "quick"]) == 20 and queue.in_flight.get("slow") == 3,
+                timeout=10)
+        assert lanes.saturated("slow") and not lanes.saturated("quick")
+        assert not lanes.wait_idle(timeout=0.05)
+        queue.gates["slow"].set()
+        assert lanes.wait_idle(timeout=10)
+        assert sorted(n for r, n in queue.done if r == "slow") == list(range(10))
+        assert queue.most_in_flight["slow"] == 3
+    finally:
+        queue.gates["slow"].set()
+        lanes.close()
+
+
+def test_dispatch_claims_in_the_order_registries_are_given_and_reports_what_it_started():
+    claims, lock = [], threading.Lock()
+
+    def claim(registry):
+        with lock:
+            first = registry not in claims
+            claims.append(registry)
+        return registry if first else None  # one piece of work per registry
+
+    lanes = DeliveryLanes(claim, lambda item: None, width=1)
+    try:
+        assert lanes.dispatch(["c", "a", "b"]) == 3
+        assert lanes.wait_idle(timeout=10)
+        assert list(dict.fromkeys(claims)) == ["c", "a", "b"], "the first sends start in the given order"
+    finally:
+        lanes.close()
+
+
+def test_a_failing_delivery_or_claim_does_not_kill_the_lane():
+    calls = []
+
+    def deliver(item):
+        calls.append(item)
+        if item == 0:
+            raise RuntimeError("bug in one delivery")
+
+    items = iter([0, 1, 2])
+    lanes = DeliveryLanes(lambda r: next(items, None), deliver, width=1)
+    try:
+        lanes.dispatch(["r"])
+        assert lanes.wait_idle(timeout=10)
+        assert calls == [0, 1, 2]
+    finally:
+        lanes.close()
+
+
+def test_width_must_be_positive():
+    with pytest.raises(ValueError):
+        DeliveryLanes(lambda r: None, lambda w: None, width=0)

@@ -1,0 +1,102 @@
+"""The production configuration: a YAML file, the environment over it (or instead of it), secrets from
+variables, every problem named with its place and no secret ever echoed."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxy.settings import EXAMPLE, ConfigError, load_settings
+
+FORM = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
+
+
+def write(tmp_path: Path, data, name="eprox.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if name.endswith(".yaml") else json.dumps(data))
+    return path
+
+
+def minimal(**extra) -> dict:
+    data = {"eprom": {"url": "https://eprom.example", "apiKey": "eprom-secret"}, "database": "db/eprox.sqlite3",
+            "registries": [{"name": "reg-a", "apiKey": "a-secret", "callbackBaseUrl": "https://a.example/cb",
+                            "allowedForms": [FORM.upper()]},
+                           {"name": "reg-b", "apiKeyEnv": "REG_B_KEY", "callbackBaseUrl": "http://b.example"}]}
+    data.update(extra)
+    return data
+
+
+def test_a_file_with_defaults_and_a_key_from_the_environment(tmp_path):
+    config = load_settings(write(tmp_path, minimal()), env={"REG_B_KEY": "b-secret"})
+    assert config.eprom_url == "https://eprom.example" and config.eprom_api_key == "eprom-secret"
+    assert config.database_path == tmp_path / "db" / "eprox.sqlite3", "relative to the file"
+    assert config.lifetime == timedelta(days=365) and config.delivery_timeout == 15 and config.lane_width == 4
+    a, b = config.registries
+    assert (a.name, a.api_key, a.api_base_url, a.allowed_forms) == ("reg-a", "a-secret", "https://a.example/cb",
+                                                                   frozenset({FORM}))
+    assert (b.api_key, b.allowed_forms) == ("b-secret", None)
+
+
+def test_the_environment_overrides_the_file(tmp_path):
+    env = {"REG_B_KEY": "b", "EPROX_DATABASE": "/var/lib/eprox/x.sqlite3", "EPROX_EPROM_URL": "https://other",
+           "EPROX_EPROM_API_KEY": "from-env", "EPROX_LIFETIME_DAYS": "30", "EPROX_LOG_LEVEL": "debug",
+           "EPROX_DELIVERY_TIMEOUT": "5", "EPROX_DELIVERY_PER_REGISTRY": "2", "EPROX_SQLITE_SYNCHRONOUS": "full"}
+    config = load_settings(write(tmp_path, minimal()), env=env)
+    assert config.database_path == Path("/var/lib/eprox/x.sqlite3")
+    assert (config.eprom_url, config.eprom_api_key) == ("https://other", "from-env")
+    assert config.lifetime == timedelta(days=30) and config.log_level == "DEBUG"
+    assert (config.delivery_timeout, config.lane_width, config.synchronous) == (5.0, 2, "FULL")
+
+
+def test_environment_only_through_eprox_config_or_without_a_file(tmp_path):
+    path = write(tmp_path, minimal(), name="eprox.json")
+    assert load_settings(env={"EPROX_CONFIG": str(path), "REG_B_KEY": "b"}).registries[1].api_key == "b"
+    env = {"EPROX_DATABASE": str(tmp_path / "e.sqlite3"), "EPROX_EPROM_URL": "https://e", "EPROX_EPROM_API_KEY": "k",
+           "EPROX_REGISTRIES": json.dumps([{"name": "r", "apiKey": "rk", "callbackBaseUrl": "https://r"}])}
+    config = load_settings(env=env)
+    assert [r.name for r in config.registries] == ["r"] and config.eprom_api_key == "k"
+
+
+def test_every_problem_is_named_and_no_secret_is_echoed(tmp_path):
+    data = minimal(lifetimeDays=0, delivery={"perRegistry": 0}, colour="blue")
+    data["registries"][0]["callbackBaseUrl"] = "ftp://a-secret-host"
+    data["registries"][0]["apiKey"] = 12345678901
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data), env={})
+    text = str(caught.value)
+    assert "lifetimeDays: must be greater than 0" in text
+    assert "delivery.perRegistry: must be at least 1" in text
+    assert "registries.0.callbackBaseUrl: is not an http:// or https:// URL" in text
+    assert "registries.0.apiKey: must be of type string" in text
+    assert "'colour' is not a setting" in text
+    assert "a-secret" not in text and "12345678901" not in text
+
+
+def test_keys_must_differ_and_variables_must_be_set(tmp_path):
+    with pytest.raises(ConfigError, match="REG_B_KEY, which is not set"):
+        load_settings(write(tmp_path, minimal()), env={})
+    same = minimal()
+    same["registries"][1] = {"name": "reg-b", "apiKey": "a-secret", "callbackBaseUrl": "http://b"}
+    with pytest.raises(ConfigError, match="its own apiKey"):
+        load_settings(write(tmp_path, same), env={})
+    both = minimal()
+    both["eprom"]["apiKeyEnv"] = "X"
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(write(tmp_path, both), env={"REG_B_KEY": "b", "X": "x"})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_settings(tmp_path / "missing.yaml", env={})
+    (tmp_path / "bad.yaml").write_text("eprom: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(tmp_path / "bad.yaml", env={})
+    with pytest.raises(ConfigError, match="EPROX_LIFETIME_DAYS: must be a number"):
+        load_settings(write(tmp_path, minimal()), env={"REG_B_KEY": "b", "EPROX_LIFETIME_DAYS": "a year"})
+
+
+def test_the_example_configuration_loads(tmp_path):
+    path = tmp_path / "example.yaml"
+    path.write_text(EXAMPLE)
+    config = load_settings(path, env={"EPROX_EPROM_API_KEY": "e", "REGISTRY_A_KEY": "a", "REGISTRY_B_KEY": "b"})
+    assert [r.name for r in config.registries] == ["registry-a", "registry-b"]

@@ -1,5 +1,6 @@
 """`eprox-harness`: `up` runs a harness until stopped and announces it in a ready file; `demo` runs the
-three scripted flows and exits 0 only when every check passed; `scenario` checks or runs a scenario file."""
+three scripted flows and exits 0 only when every check passed; `scenario` checks or runs a scenario file;
+`proxy` serves the real proxy and operates its delivery outbox (proxy/cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eprom_protocol.national_id import mask
+from proxy.cli import register as register_proxy_commands
 
 from .config import ConfigError, HarnessConfig, example_config, load_config
 
@@ -61,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("file", metavar="FILE")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.set_defaults(run=cmd_scenario_run)
+
+    register_proxy_commands(commands)  # eprox-harness proxy serve|deliveries|replay|...
 
     example = commands.add_parser("example-config", help="print a configuration file with every setting")
     example.set_defaults(run=lambda args: print(example_config(), end="") or EXIT_OK)

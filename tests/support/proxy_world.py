@@ -31,7 +31,7 @@ from service_kit.timeline import Timeline
 RAND_12 = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
 SIGNED_FORM = "4de7d33a-334f-41de-b2ed-9451bd942280"
 EPROX_KEY = "eprox-key-at-eprom"
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 WAIT = 30.0  # seconds a test waits for something that should happen at once
 
 

@@ -13,6 +13,7 @@ ago by registry reg-00, Ordered, nothing else linked, so registry reg-01 links t
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import time
@@ -159,5 +160,6 @@ def load(db_path: Path, orders: int, targets: list[str], *, seed: int = 1, regis
     flush()
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
+    os.sync()  # the database at rest on disk: no write-back of the load left to compete with the measurement
     size = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
     return {"orders": orders, "rows": counts, "bytes": size, "seconds": time.monotonic() - started}

@@ -218,10 +218,11 @@ def report(args, orders, fanout, store) -> tuple[list[str], list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop our servers
+    env_lines = environment()
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eprox-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"eprox benchmarks ({args.profile} run), work folder {workdir}", flush=True)
-    for line in environment():
+    for line in env_lines:
         print("  " + line)
     deadline = time.monotonic() + args.wait_quiet
     while os.getloadavg()[0] > 0.5 and time.monotonic() < deadline:

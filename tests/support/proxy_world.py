@@ -293,7 +293,7 @@ def eventually(check: Callable[[], bool], timeout: float = WAIT, every: float = 
             return True
         if time.monotonic() > deadline:
             return False
-        time.sleep(every)
+        time.sleep(every)  # sleep-ok: a production-mode proxy on the system clock has no settle call
 
 
 @dataclass

@@ -54,8 +54,7 @@ def test_the_ready_file_is_written_whole_by_rename(tmp_path):
 def test_python_dash_m_harness_and_the_console_script_both_answer_help():
     assert run("--help", timeout=60).returncode == 0
     script = shutil.which("eprox-harness")
-    if script is None:
-        pytest.skip("the eprox-harness console script is not installed (pip install -e .)")
+    assert script is not None, "the eprox-harness console script is missing: install with pip install -e ."
     done = subprocess.run([script, "up", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--ready-file" in done.stdout
 

@@ -5,8 +5,6 @@ import socket
 
 import pytest
 
-pytest.importorskip("fake_eprom.app", reason="fake_eprom is not built yet")
-pytest.importorskip("proxy.app", reason="proxy is not built yet")
 
 from harness.config import HarnessConfig, RegistrySpec  # noqa: E402
 from harness.topology import Harness  # noqa: E402

@@ -2,18 +2,12 @@
 flowing with the pump on, and a clean exit on SIGTERM and SIGINT."""
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from harness.pytest_plugin import HarnessClient, HarnessProcess
-
-pytest.importorskip("fake_eprom.app", reason="fake_eprom is not built yet")
-pytest.importorskip("proxy.app", reason="proxy is not built yet")
 
 pytestmark = pytest.mark.e2e
 

@@ -2,6 +2,7 @@
 that turns the first violation into one clear sentence."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from .messages import ProtocolError
 
 # "(?!\n)": Python's re (which jsonschema uses) lets "$" match before a final newline.
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)"
+UUID_RE = re.compile(UUID_PATTERN)  # the same pattern for code that checks ids outside a schema
 
 
 ENUMS: dict[str, type[WireEnum]] = {

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from eprom_protocol.enums import FilledOutByActType, NotificationChannel
+from eprom_protocol.schemas import UUID_PATTERN
 
 # "$(?!\n)": Python's re lets "$" match before a final newline; in ECMA-262 the lookahead is a no-op.
 #: ISO-8601 durations in weeks, days, hours, minutes, seconds: no years or months, their length varies.
 DURATION_PATTERN = r"^P(?!$)([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+(\.[0-9]+)?S)?)?$(?!\n)"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$(?!\n)"
 NATIONAL_ID_PATTERN = r"^[0-9]{11}$(?!\n)"
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)"
 
 HELSENORGE_CONSENTS = ("full", "limited", "none")
 BEHAVIOURS = ("answers", "never", "opensNeverDelivers", "answersAfterExpiry", "cancelsSigningThenSigns",

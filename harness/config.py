@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator
 
 from eprom_protocol.messages import ProtocolError
+from eprom_protocol.schemas import UUID_PATTERN
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from service_kit.clock import DEFAULT_SIM_START
 
@@ -32,7 +33,6 @@ CHANNEL_FORMATS = ("number", "name")
 QUESTION_TYPES = ("choice", "number", "text")
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 RESERVED_NAMES = ("eprom", "proxy")  # the transcript names the other two servers so
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 URL_PATTERN = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
 
 PATTERN_WORDS.update({

@@ -4,7 +4,6 @@ run with the same seed."""
 from __future__ import annotations
 
 import random
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,11 +12,11 @@ from typing import Any, Callable, Iterator
 from eprom_protocol.enums import FormOrderStatus
 from eprom_protocol.messages import ZERO_UUID
 from eprom_protocol.national_id import make_synthetic, mask
+from eprom_protocol.schemas import UUID_RE
 
 from .client import HarnessClient
 from .topology import Harness
 
-UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 REGISTRY_A, REGISTRY_B = "registry-a", "registry-b"
 EXPIRY_DAYS = 14
 
@@ -45,7 +44,7 @@ class Flow:
 
 
 def is_order_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(UUID.match(value)) and value != ZERO_UUID
+    return isinstance(value, str) and bool(UUID_RE.match(value)) and value != ZERO_UUID
 
 
 class Demo:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any, Callable, Iterator, Protocol
 from eprom_protocol import national_id, schemas
 from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
+from eprom_protocol.schemas import UUID_RE
 from eprom_protocol.timefmt import parse_instant
 from service_kit.clock import Clock
 
@@ -34,7 +34,6 @@ FORM_ORDER_PATH = "/api/PromsFormOrder"
 MESSAGE_PATH = "/api/MessageToCitizen"
 #: What ePROM answers to an order that linked registries get too.
 ORDER_REPLY_FIELDS = ("notificationChannel", "loginUrl", "singleUseCode")
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 #: How long a callback that came before its id was stored waits for it (then its order failed after all).
 EARLY_KEEP = timedelta(hours=1)
 SWEEP_EVERY = 2.0

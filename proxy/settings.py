@@ -11,6 +11,8 @@ from typing import Any, Mapping
 import yaml
 from jsonschema import Draft202012Validator
 
+from eprom_protocol.schemas import UUID_PATTERN
+
 from .config import ProxyConfig, RegistryAccount
 
 ENV_CONFIG = "EPROX_CONFIG"
@@ -26,10 +28,18 @@ ENV_VARS = {
     "EPROX_DELIVERY_PER_REGISTRY": "delivery.perRegistry",
     "EPROX_REGISTRIES": "registries",
 }
-UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 URL = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
 NAME = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 SECRET = {"type": "string", "minLength": 1}
+#: How a variable's text becomes the file's value, and what to say when it cannot.
+ENV_CONVERSIONS: dict[str, tuple[Any, str]] = {
+    "lifetimeDays": (float, "a number"),
+    "delivery.timeoutSeconds": (float, "a number"),
+    "delivery.perRegistry": (int, "a whole number"),
+    "registries": (yaml.safe_load, "a JSON (or YAML) list of registries"),
+    "logLevel": (str.upper, "a log level"),
+    "sqliteSynchronous": (str.upper, "a SQLite synchronous mode"),
+}
 
 SCHEMA: dict = {
     "type": "object",
@@ -60,7 +70,7 @@ SCHEMA: dict = {
                     "apiKey": SECRET,
                     "apiKeyEnv": {"type": "string", "minLength": 1},
                     "callbackBaseUrl": {"type": "string", "pattern": URL},
-                    "allowedForms": {"type": "array", "items": {"type": "string", "pattern": UUID}},
+                    "allowedForms": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN}},
                 },
             },
         },
@@ -135,26 +145,13 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
         if raw is None or raw == "":
             continue
         value: Any = raw
-        if place in ("lifetimeDays", "delivery.timeoutSeconds"):
+        if place in ENV_CONVERSIONS:
+            convert, expected = ENV_CONVERSIONS[place]
             try:
-                value = float(raw)
-            except ValueError:
-                problems.append(f"{var}: must be a number")
+                value = convert(raw)
+            except (ValueError, yaml.YAMLError):
+                problems.append(f"{var}: must be {expected}")
                 continue
-        elif place == "delivery.perRegistry":
-            try:
-                value = int(raw)
-            except ValueError:
-                problems.append(f"{var}: must be a whole number")
-                continue
-        elif place == "registries":
-            try:
-                value = yaml.safe_load(raw)
-            except yaml.YAMLError:
-                problems.append(f"{var}: must be a JSON (or YAML) list of registries")
-                continue
-        elif place in ("logLevel", "sqliteSynchronous"):
-            value = raw.upper()
         target = data
         *parents, leaf = place.split(".")
         for parent in parents:
@@ -228,7 +225,7 @@ def _describe(error) -> str:
     if error.validator == "additionalProperties":
         return error.message.replace("were unexpected", "are not settings").replace("was unexpected", "is not a setting")
     if error.validator == "pattern":
-        return {URL: "is not an http:// or https:// URL", UUID: "is not a form id (uuid)",
+        return {URL: "is not an http:// or https:// URL", UUID_PATTERN: "is not a form id (uuid)",
                 NAME: "is not a usable name (letters, digits, '.', '_', '-')"}.get(error.validator_value, error.message)
     value = error.validator_value  # never echo error.instance: it may be a key
     if error.validator == "type":

@@ -1,7 +1,8 @@
 """Locks that hold across threads *and* processes sharing one proxy database (gunicorn workers): a per
-(patient, form) lock for the linking decision, and a liveness token per running proxy that tells whether
-the owner of a delivery lease or a hold is still alive. Both are flock(2) locks on small files beside the
-database, so the kernel releases them the instant their process dies, even by SIGKILL."""
+(patient, form) lock for the linking decision, one writer at a time on the database, a marker of calls to
+ePROM in flight, and a liveness token per running proxy that tells whether the owner of a delivery lease
+or a hold is still alive. All are flock(2) locks on small files beside the database, so the kernel
+releases them the instant their process dies, even by SIGKILL."""
 from __future__ import annotations
 
 import errno
@@ -89,6 +90,51 @@ class WriteGate:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class CallsInFlight:
+    """Whether any process sharing the database has a call to ePROM in flight. Each call holds a shared
+    flock() on one file while it runs; a non-blocking exclusive try tells whether anyone holds it. No
+    database write per call, and the kernel drops the marker of a process that dies."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._count = 0  # without flock: calls of this process only
+        self._count_lock = threading.Lock()
+
+    @contextmanager
+    def calling(self) -> Iterator[None]:
+        if fcntl is None:  # pragma: no cover - non-POSIX
+            with self._count_lock:
+                self._count += 1
+            try:
+                yield
+            finally:
+                with self._count_lock:
+                    self._count -= 1
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # shared: calls never wait for each other, only for a probe
+            yield
+        finally:
+            os.close(fd)
+
+    def any(self) -> bool:
+        if fcntl is None:  # pragma: no cover - non-POSIX
+            with self._count_lock:
+                return self._count > 0
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False  # nobody holds it (closing the descriptor lets go at once)
+        except OSError as err:
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        finally:
+            os.close(fd)
 
 
 class OwnerToken:

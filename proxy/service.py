@@ -7,12 +7,10 @@ import hmac
 import logging
 import threading
 import time
-import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from eprom_protocol import national_id, schemas
 from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
@@ -24,7 +22,7 @@ from service_kit.clock import Clock
 from .config import ProxyConfig, RegistryAccount
 from .delivery import DeliveryLanes, RetryPolicy
 from .linking import PENDING, Decision, Outcome, decide, split_metadata
-from .locks import OwnerToken, StripedLocks, side_dir
+from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
 from .store import MESSAGE_PREFIX, Delivery, Link, ProxyStore
 
@@ -36,8 +34,8 @@ MESSAGE_PATH = "/api/MessageToCitizen"
 ORDER_REPLY_FIELDS = ("notificationChannel", "loginUrl", "singleUseCode")
 #: How long a callback that came before its id was stored waits for it (then its order failed after all).
 EARLY_KEEP = timedelta(hours=1)
-SWEEP_EVERY = 2.0
-ENDS_REFRESH = 30.0  # seconds between fresh reads of the next lifetime ends (see ProxyService._ends)  # seconds between looks for leases and holds of proxy processes that died
+SWEEP_EVERY = 2.0  # seconds between looks for leases and holds of proxy processes that died
+ENDS_REFRESH = 30.0  # seconds between fresh reads of the next lifetime ends (see ProxyService._ends)
 
 
 def document_not_found(document_id: str) -> str:
@@ -85,9 +83,21 @@ class OrderResult:
 
 @dataclass(frozen=True)
 class _Attempt:
-    delivery: Delivery
+    """Deliveries to one registry order that this process holds the lease of, sent one after the other:
+    one claimed from the outbox, or the run a transaction made and leased at once (a linked order's
+    replay, a callback's update) so that no claim is needed."""
+
     account: RegistryAccount
-    prepared: Any  # the gateway's prepared call, or None for a gateway that only has deliver()
+    deliveries: tuple[Delivery, ...]
+    prepared: tuple[Any, ...]  # the gateway's prepared calls, or Nones for a gateway with only deliver()
+
+
+@dataclass
+class _Queued:
+    """What one transaction queued: deliveries it leased to this process, and how many it left to the pump."""
+
+    leased: list[Delivery] = field(default_factory=list)
+    for_pump: int = 0
 
 
 class ProxyService:
@@ -110,9 +120,12 @@ class ProxyService:
         database = Path(store.path)
         self.owner = owner or OwnerToken(side_dir(database, "owners"))
         self._locks = locks or StripedLocks(side_dir(database, "locks"))
+        self.calls = CallsInFlight(side_dir(database, "locks") / "calls-to-eprom.lock")
         self.lease_seconds = lease_seconds if lease_seconds is not None else config.lease_seconds
         self._registry_names = [r.name for r in config.registries]
-        self.call_max_age = 2 * config.delivery_timeout + 30  # seconds: an older marker is a hung call
+        self.renew_margin = 2 * config.delivery_timeout + 30  # seconds of lease a send must have left
+        self._held_runs: dict[str, _Attempt] = {}  # hold -> the leased replay waiting for that answer
+        self._held_runs_lock = threading.Lock()
         self._last_sweep = float("-inf")
         self._sweep_lock = threading.Lock()
         self._ends_lock = threading.Lock()
@@ -152,13 +165,13 @@ class ProxyService:
 
     def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime) -> OrderResult:
         registry_order = self.ids.uuid()
-        with self.store.transaction() as db:
-            self.store.insert_link(db, registry_order=registry_order, registry=registry.name,
-                                   order_key=decision.link_to, created_at=now, rule=decision.rule)
-            self.store.add_hold(db, registry_order, self.owner.id)
-            link = Link(registry_order, registry.name, held=True)
-            for update in replay_order(self.store.updates(db, decision.link_to)):
-                self._enqueue(db, link, decision.link_to, update.status, update.body, now)
+        replay = self.store.add_link(  # the order's updates so far, statuses first (see replay_order)
+            registry_order=registry_order, registry=registry.name, order_key=decision.link_to, created_at=now,
+            rule=decision.rule, owner=self.owner.id, api_key=registry.api_key, path=FORM_ORDER_PATH,
+            lease_until=time.time() + self.lease_seconds)
+        if replay:  # leased to this process: sent the moment the registry has its answer (release)
+            with self._held_runs_lock:
+                self._held_runs[registry_order] = self._run(registry, replay)
         order = self.store.order(decision.link_to)
         log.info("%s linked to order %s (rule %d)", registry.name, decision.link_to[:8], decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order.order_reply), decision, hold=registry_order)
@@ -176,16 +189,15 @@ class ProxyService:
             raise ProtocolError("ePROM answered the order without a usable id", status=502)
         now = self.clock.now()
         order_key, registry_order = self.ids.uuid(), self.ids.uuid()
-        with self.store.transaction() as db:
-            self.store.insert_order(db, key=order_key, eprom_id=eprom_id, national_id=patient, form_id=form_id,
-                                    ordered_at=now, lifetime_ends_at=now + self.config.lifetime, state=PENDING,
-                                    order_reply=order_reply)
-            self.store.insert_link(db, registry_order=registry_order, registry=registry.name,
-                                   order_key=order_key, created_at=now, rule=decision.rule)
-            self.store.add_hold(db, registry_order, self.owner.id)
-            for early in self.store.take_early(db, "order", eprom_id):  # ePROM called back before this commit
-                self._record_update(db, self.store.order_by_eprom_id(eprom_id, db),
-                                    FormOrderStatus.parse(early["formOrderStatus"]), early, now)
+        self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=patient, form_id=form_id, ordered_at=now,
+                             lifetime_ends_at=now + self.config.lifetime, state=PENDING, order_reply=order_reply,
+                             registry_order=registry_order, registry=registry.name, rule=decision.rule,
+                             owner=self.owner.id)
+        if self.store.has_early("order", eprom_id):  # ePROM called back before the order was stored
+            with self.store.transaction() as db:  # (a callback from now on finds the order itself)
+                for early in self.store.take_early(db, "order", eprom_id):
+                    self._record_update(db, self.store.order_by_eprom_id(eprom_id, db),
+                                        FormOrderStatus.parse(early["formOrderStatus"]), early, now, _Queued())
         self._forget_ends()
         log.info("%s made new ePROM order %s for %s (rule %d)", registry.name, order_key[:8],
                  national_id.mask(patient), decision.rule)
@@ -206,17 +218,11 @@ class ProxyService:
         status = reply.status if 400 <= reply.status < 500 or reply.status in (502, 504) else 502
         return ProtocolError(redact(message, secrets=(self.config.eprom_api_key,)), status=status)
 
-    @contextmanager
-    def _eprom_call(self) -> Iterator[None]:
-        """Marks a call on its way to ePROM, in the database for every process to see, until the id it
-        returns is stored: a callback for an id the proxy does not know yet is kept while any such call is
-        in flight, and taken in when the id is stored (see accept_callback)."""
-        token = uuid.uuid4().hex
-        self.store.start_call(token, self.owner.id, time.time())
-        try:
-            yield
-        finally:
-            self.store.end_call(token)
+    def _eprom_call(self):
+        """Marks a call on its way to ePROM, for every process to see, until the id it returns is stored: a
+        callback for an id the proxy does not know yet is kept while any such call is in flight, and taken
+        in when the id is stored (see accept_callback)."""
+        return self.calls.calling()
 
     @staticmethod
     def _reply(body: dict, order_id: str, order_reply: dict) -> dict:
@@ -226,8 +232,27 @@ class ProxyService:
                 "notificationChannel": NotificationChannel.None_.value if channel is None else channel}
 
     def release(self, hold: str) -> None:
-        """The registry has its answer: callbacks under that id may go now."""
+        """The registry has its answer: callbacks under that id may go now. A linked order's replay, leased
+        to this process when it was made, goes straight to its lane."""
+        with self._held_runs_lock:
+            run = self._held_runs.pop(hold, None)
         if self.store.release_hold(hold):
+            self.notify()  # callbacks that came meanwhile: the pump claims them, behind the replay
+        if run is not None:
+            self.lanes.offer(run.account.name, run)
+
+    def _run(self, registry: RegistryAccount, deliveries: list[Delivery]) -> _Attempt:
+        prepare = getattr(self.registries, "prepare", None)
+        prepared = tuple(prepare(registry, d.path, d.body, d.id) if prepare else None for d in deliveries)
+        return _Attempt(registry, tuple(deliveries), prepared)
+
+    def _send_now(self, queued: _Queued) -> None:
+        """After the commit: leased deliveries go to their lanes in the order they were made; the pump
+        hears about the rest."""
+        for delivery in queued.leased:
+            account = self.config.registry_by_name[delivery.registry]
+            self.lanes.offer(account.name, self._run(account, [delivery]))
+        if queued.for_pump:
             self.notify()
 
     # --- a registry sends a letter, or downloads a signed document -------------------------
@@ -252,7 +277,7 @@ class ProxyService:
                 self.store.add_hold(db, own_id, self.owner.id)
                 for early in self.store.take_early(db, "message", eprom_id):
                     self._record_message(db, self.store.message_by_eprom_id(eprom_id, db),
-                                         SentStatus.parse(early["sentStatus"]), early, self.clock.now())
+                                         SentStatus.parse(early["sentStatus"]), early, self.clock.now(), _Queued())
         self._forget_ends()
         log.info("%s sent message %s to a citizen", registry.name, key[:8])
         return OrderResult(200, {**reply.body, "messageToCitizenId": own_id}, hold=own_id)
@@ -288,6 +313,7 @@ class ProxyService:
             return 400, {"success": False, "message": problems[0]}
         status = FormOrderStatus.parse(body["formOrderStatus"])
         now = self.clock.now()
+        queued = _Queued()
         with self.store.transaction() as db:
             order = self.store.order_by_eprom_id(body["formOrderId"], db)
             if order is None:
@@ -300,22 +326,23 @@ class ProxyService:
                 # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it.
                 log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
                 return 200, {"success": True}
-            if not self._record_update(db, order, status, body, now):
+            if not self._record_update(db, order, status, body, now, queued):
                 return 200, {"success": True}  # resent: already queued once
-        self.notify()
+        self._send_now(queued)  # before ePROM hears success: settle() then waits for these sends
         return 200, {"success": True}
 
     def _early(self, db, kind: str, eprom_id: str, status: str, body: dict, now: datetime) -> tuple[int, dict]:
         """A callback for an id the proxy has not stored. While some process has a call to ePROM in flight,
         it is probably that call's (ePROM may call back before the caller has stored the id it got): keep
         it for the call to take in. Otherwise the id is unknown."""
-        if self.store.calls_in_flight(db, since=time.time() - self.call_max_age):
+        if self.calls.any():
             self.store.add_early(db, kind=kind, eprom_id=eprom_id, status=status, body=body, received_at=now)
             self._forget_ends()
             return 200, {"success": True}
         return 404, {"success": False, "message": f"unknown {'formOrderId' if kind == 'order' else 'messageToCitizenId'}"}
 
-    def _record_update(self, db, order, status: FormOrderStatus, body: dict, now: datetime) -> bool:
+    def _record_update(self, db, order, status: FormOrderStatus, body: dict, now: datetime,
+                       queued: _Queued) -> bool:
         final = status in RETURNED_FORM_STATUSES
         signed = body.get("signedFormId") if status is FormOrderStatus.Completed else None
         signed = signed if isinstance(signed, str) and UUID_RE.match(signed) and signed != ZERO_UUID else None
@@ -324,8 +351,11 @@ class ProxyService:
             return False
         if final or order.state not in {s.name for s in RETURNED_FORM_STATUSES}:
             self.store.set_state(db, order.key, status.name)
-        for link in self.store.links(db, order.key):
-            self._enqueue(db, link, order.key, status.name, body, now)
+        links = self.store.links(db, order.key)
+        busy = self.store.pending_lanes(db, order.key) if links else set()
+        for link in links:  # a lane with something pending, or held, waits for the pump
+            self._enqueue(db, link, order.key, status.name, body, now, queued,
+                          lease=not link.held and link.registry_order not in busy)
         return True
 
     def accept_message_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -338,36 +368,52 @@ class ProxyService:
             return 400, {"success": False, "message": problems[0]}
         sent_status = SentStatus.parse(body["sentStatus"])
         now = self.clock.now()
+        queued = _Queued()
         with self.store.transaction() as db:
             message = self.store.message_by_eprom_id(body["messageToCitizenId"], db)
             if message is None:
                 return self._early(db, "message", body["messageToCitizenId"], sent_status.name, body, now)
-            if not self._record_message(db, message, sent_status, body, now):
+            if not self._record_message(db, message, sent_status, body, now, queued):
                 return 200, {"success": True}
-        self.notify()
+        self._send_now(queued)
         return 200, {"success": True}
 
-    def _record_message(self, db, message, sent_status: SentStatus, body: dict, now: datetime) -> bool:
+    def _record_message(self, db, message, sent_status: SentStatus, body: dict, now: datetime,
+                        queued: _Queued) -> bool:
         if not self.store.insert_message_update(db, message_key=message.key, sent_status=sent_status.name,
                                                 received_at=now):
             return False
         account = self.config.registry_by_name.get(message.registry)
         if account is not None:
-            self.store.add_delivery(
-                db, id=self.ids.uuid(), registry=account.name, registry_order=message.registry_message_id,
-                order_key=MESSAGE_PREFIX + message.key, path=MESSAGE_PATH, status=sent_status.name,
-                body={**body, "apiKey": account.api_key, "messageToCitizenId": message.registry_message_id},
-                due=now, hold=message.registry_message_id if message.held else None)
+            order_key = MESSAGE_PREFIX + message.key
+            lease = not message.held and not self.store.pending_lanes(db, order_key)
+            self._queue(db, queued, lease, registry=account.name,
+                        registry_order=message.registry_message_id, order_key=order_key, path=MESSAGE_PATH,
+                        status=sent_status.name,
+                        body={**body, "apiKey": account.api_key, "messageToCitizenId": message.registry_message_id},
+                        due=now, hold=message.registry_message_id if message.held else None)
         return True
 
-    def _enqueue(self, db, link: Link, order_key: str, status: str, eprom_body: dict | None, now: datetime) -> None:
+    def _enqueue(self, db, link: Link, order_key: str, status: str, eprom_body: dict | None, now: datetime,
+                 queued: _Queued, *, lease: bool) -> None:
         account = self.config.registry_by_name.get(link.registry)
         if account is None or eprom_body is None:
             return  # a registry removed from the configuration, or an answer already deleted
-        self.store.add_delivery(db, id=self.ids.uuid(), registry=link.registry, registry_order=link.registry_order,
-                                order_key=order_key, path=FORM_ORDER_PATH, status=status,
-                                body=for_registry(eprom_body, link.registry_order, account), due=now,
-                                hold=link.registry_order if link.held else None)
+        self._queue(db, queued, lease, registry=link.registry,
+                    registry_order=link.registry_order, order_key=order_key, path=FORM_ORDER_PATH, status=status,
+                    body=for_registry(eprom_body, link.registry_order, account), due=now,
+                    hold=link.registry_order if link.held else None)
+
+    def _queue(self, db, queued: _Queued, lease: bool, **delivery) -> None:
+        """Add one delivery to the outbox: leased to this process when it may go at once (it is first in
+        its lane; a hold leases it too, for the release to send), else left for the pump to claim."""
+        if lease:
+            delivery.update(lease_owner=self.owner.id, lease_until=time.time() + self.lease_seconds)
+        written = self.store.add_delivery(db, **delivery)
+        if lease:
+            queued.leased.append(written)
+        else:
+            queued.for_pump += 1
 
     # --- due work: the outbox and lifetime ends ------------------------------------------
     def next_due(self) -> datetime | None:
@@ -438,21 +484,43 @@ class ProxyService:
                 return None
             account = self.config.registry_by_name.get(delivery.registry)
             if account is not None and delivery.body is not None:
-                prepare = getattr(self.registries, "prepare", None)
-                prepared = prepare(account, delivery.path, delivery.body, delivery.id) if prepare else None
-                return _Attempt(delivery, account, prepared)
+                return self._run(account, [delivery])
             self.store.mark_failed(delivery.id, self.clock.now(), "nothing left to send", retry_at=None)
 
     def _attempt(self, attempt: _Attempt) -> None:
-        delivery, account = attempt.delivery, attempt.account
-        if attempt.prepared is not None:
-            reply = attempt.prepared.send()
-        else:
-            reply = self.registries.deliver(account, delivery.path, delivery.body, delivery.id)
+        """Send a run in order; the first failure schedules its retry and gives the rest back to the queue
+        (behind it), so a registry order's updates never overtake each other. Whatever else stops the run
+        (a lease that ran out, an error) gives the unsent rest back too."""
+        recorded = 0
+        try:
+            for delivery, prepared in zip(attempt.deliveries, attempt.prepared):
+                if not self._still_mine(delivery):
+                    log.warning("delivery %s is no longer this process's to send", delivery.id[:8])
+                    break
+                reply = prepared.send() if prepared is not None else self.registries.deliver(
+                    attempt.account, delivery.path, delivery.body, delivery.id)
+                acknowledged = self._record_outcome(delivery, reply)
+                recorded += 1
+                if not acknowledged:
+                    break
+        finally:
+            if self.store.give_back(tuple(d.id for d in attempt.deliveries[recorded:]), self.owner.id):
+                self.notify()
+
+    def _still_mine(self, delivery: Delivery) -> bool:
+        """A lease about to run out (work that waited long in a busy lane) is renewed first; False when it
+        did run out and another process may have taken the delivery."""
+        wall = time.time()
+        if delivery.lease_until is None or delivery.lease_until - wall > self.renew_margin:
+            return True
+        return self.store.renew_lease(delivery.id, self.owner.id, wall + self.lease_seconds)
+
+    def _record_outcome(self, delivery: Delivery, reply: Reply) -> bool:
+        """Store what the registry answered; whether it acknowledged."""
         now = self.clock.now()
         if reply.acknowledged:
             self.store.mark_delivered(delivery.id, now)
-            return
+            return True
         error = describe_failure(reply)
         retry_at = self.retry.next_attempt(delivery.window_start or now, delivery.window_failures + 1, now)
         self.store.mark_failed(delivery.id, now, error, retry_at)
@@ -463,6 +531,7 @@ class ProxyService:
         else:
             log.warning("delivery %s to %s failed (%s); retry at %s", delivery.id[:8], delivery.registry, error,
                         f"{retry_at:%Y-%m-%d %H:%M:%S}")
+        return False
 
     def _sweep(self, force: bool = False) -> None:
         """Leases and holds of proxy processes that have died go back to the queue (see proxy/locks.py)."""
@@ -480,9 +549,6 @@ class ProxyService:
             for owner in set(self.store.hold_owners()) - {self.owner.id}:
                 if not self.owner.is_alive(owner):
                     self.store.release_holds_of(owner)
-            for owner in set(self.store.call_owners()) - {self.owner.id}:
-                if not self.owner.is_alive(owner):
-                    self.store.drop_calls_of(owner)
         finally:
             self._sweep_lock.release()
 

@@ -73,11 +73,6 @@ CREATE TABLE IF NOT EXISTS holds (
     hold TEXT PRIMARY KEY,                 -- a registry order or message id whose HTTP answer is not sent yet
     owner TEXT NOT NULL                    -- the proxy process answering it (see proxy/locks.py)
 );
-CREATE TABLE IF NOT EXISTS calls_in_flight (
-    token TEXT PRIMARY KEY,                -- an order or letter on its way to ePROM, until its id is stored
-    owner TEXT NOT NULL,
-    started REAL NOT NULL                  -- wall clock (unix seconds)
-);
 CREATE TABLE IF NOT EXISTS early_callbacks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, -- a callback that came before the proxy had stored its ePROM id
     kind TEXT NOT NULL,                    -- 'order' or 'message'
@@ -114,6 +109,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 #: Indexes of the outbox, created after any migration (their columns may be new). Partial indexes keep the
 #: hot queries independent of how many delivered rows the table holds.
 INDEXES = """
+DROP TABLE IF EXISTS calls_in_flight;  -- calls to ePROM in flight are a flock now (proxy/locks.py)
 DROP INDEX IF EXISTS deliveries_due;
 DROP INDEX IF EXISTS deliveries_registry_order;
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (registry, next_attempt_at, seq) WHERE state = 'pending';
@@ -123,6 +119,43 @@ CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner) WHERE l
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (order_key);
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (state, seq) WHERE state != 'done';
 CREATE INDEX IF NOT EXISTS updates_signed ON updates (signed_form_id) WHERE signed_form_id IS NOT NULL;
+"""
+
+#: Write-through views, one per hot write: the write is one INSERT into the view, and its trigger makes
+#: every row in the same statement. Why: each statement is a round trip through Python's GIL while the
+#: database's single writer lock is held, and under load every such round trip waits for other threads'
+#: Python (bench/README.md, "Where the time went"); one statement keeps the lock for one round trip. TEMP:
+#: made on each connection from this code, never stored in the database file.
+WRITE_VIEWS = """
+CREATE TEMP VIEW IF NOT EXISTS link_writes AS
+    SELECT NULL AS registry_order, NULL AS registry, NULL AS order_key, NULL AS created_at, NULL AS rule,
+           NULL AS owner, NULL AS lease_until, NULL AS api_key, NULL AS path WHERE 0;
+-- a registry linked to an order: its link, its hold, and the order's updates so far queued for it
+-- (statuses first, then the answer), leased to the process that will send them once the hold goes
+CREATE TEMP TRIGGER IF NOT EXISTS link_writes_insert INSTEAD OF INSERT ON link_writes BEGIN
+    INSERT INTO registry_orders (id, registry, order_key, created_at, rule)
+        VALUES (NEW.registry_order, NEW.registry, NEW.order_key, NEW.created_at, NEW.rule);
+    INSERT INTO holds (hold, owner) VALUES (NEW.registry_order, NEW.owner);
+    INSERT INTO deliveries (id, registry, registry_order, order_key, path, status, body, created_at,
+                            next_attempt_at, hold, lease_owner, lease_until)
+        SELECT NEW.registry_order || '.' || u.status, NEW.registry, NEW.registry_order, NEW.order_key, NEW.path,
+               u.status, json_set(u.body, '$.apiKey', NEW.api_key, '$.formOrderId', NEW.registry_order),
+               NEW.created_at, NEW.created_at, NEW.registry_order, NEW.owner, NEW.lease_until
+        FROM updates u WHERE u.order_key = NEW.order_key AND u.body IS NOT NULL ORDER BY u.final, u.seq;
+END;
+CREATE TEMP VIEW IF NOT EXISTS order_writes AS
+    SELECT NULL AS key, NULL AS eprom_id, NULL AS national_id, NULL AS form_id, NULL AS ordered_at,
+           NULL AS lifetime_ends_at, NULL AS state, NULL AS order_reply, NULL AS registry_order,
+           NULL AS registry, NULL AS rule, NULL AS owner WHERE 0;
+-- a new ePROM order, the link of the registry that made it, and its hold
+CREATE TEMP TRIGGER IF NOT EXISTS order_writes_insert INSTEAD OF INSERT ON order_writes BEGIN
+    INSERT INTO eprom_orders (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state, order_reply)
+        VALUES (NEW.key, NEW.eprom_id, NEW.national_id, NEW.form_id, NEW.ordered_at, NEW.lifetime_ends_at,
+                NEW.state, NEW.order_reply);
+    INSERT INTO registry_orders (id, registry, order_key, created_at, rule)
+        VALUES (NEW.registry_order, NEW.registry, NEW.key, NEW.ordered_at, NEW.rule);
+    INSERT INTO holds (hold, owner) VALUES (NEW.registry_order, NEW.owner);
+END;
 """
 
 #: Columns added since the first schema: (table, column, declaration) for databases made before them.
@@ -136,6 +169,12 @@ MIGRATIONS = (
 
 DELIVERY_STATES = ("pending", "done", "dead")
 MESSAGE_PREFIX = "message:"
+
+
+def delivery_id(registry_order: str, status: str) -> str:
+    """The stable X-Delivery-Id of one update for one registry order (or message): there is one delivery
+    per pair, so the id says which it is, and the same every time. (WRITE_VIEWS builds it the same way.)"""
+    return f"{registry_order}.{status}"
 
 
 def ts(instant: datetime) -> str:
@@ -203,6 +242,7 @@ class Delivery:
     last_attempt_at: datetime | None = None
     window_start: datetime | None = None
     window_failures: int = 0
+    lease_until: float | None = None  # wall clock: until when the process that leased it may send it
 
     @property
     def failed(self) -> bool:
@@ -244,6 +284,7 @@ class ProxyStore:
         self._all: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._closed = False
+        self._schema_ready = False  # the write views refer to the tables: made once they exist
         plain = not (self.path.startswith("file:") or self.path == ":memory:")
         self._gate = WriteGate(Path(self.path + ".locks") / "write.lock") if plain else None
         self._migrate()
@@ -273,6 +314,8 @@ class ProxyStore:
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA secure_delete=ON")  # deleted answers are overwritten, not just unlinked
+        if self._schema_ready:
+            db.executescript(WRITE_VIEWS)
         with self._pool_lock:
             self._all.append(db)
         return db
@@ -320,6 +363,8 @@ class ProxyStore:
                 raise
             db.execute("COMMIT")
             db.executescript(INDEXES)
+        db.executescript(WRITE_VIEWS)
+        self._schema_ready = True
 
     def close(self) -> None:
         """Close every connection this store opened, from any thread."""
@@ -357,8 +402,8 @@ class ProxyStore:
             for r in rows
         ]
 
-    def order(self, key: str) -> OrderRow | None:
-        row = self._db().execute("SELECT * FROM eprom_orders WHERE key = ?", (key,)).fetchone()
+    def order(self, key: str, db: sqlite3.Connection | None = None) -> OrderRow | None:
+        row = (db or self._db()).execute("SELECT * FROM eprom_orders WHERE key = ?", (key,)).fetchone()
         return self._order_row(row)
 
     def order_by_eprom_id(self, eprom_id: str, db: sqlite3.Connection | None = None) -> OrderRow | None:
@@ -387,6 +432,32 @@ class ProxyStore:
     @staticmethod
     def set_state(db: sqlite3.Connection, key: str, state: str) -> None:
         db.execute("UPDATE eprom_orders SET state = ? WHERE key = ?", (state, key))
+
+    def add_link(self, *, registry_order: str, registry: str, order_key: str, created_at: datetime, rule: int,
+                 owner: str, api_key: str, path: str, lease_until: float) -> list[Delivery]:
+        """Link a registry to an order and hold its id, queueing the order's updates so far for it, leased
+        to `owner` (one statement: see WRITE_VIEWS); returns those deliveries in the order they go."""
+        with self._writing():
+            self._db().execute(
+                """INSERT INTO link_writes (registry_order, registry, order_key, created_at, rule, owner, lease_until,
+                                            api_key, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (registry_order, registry, order_key, ts(created_at), rule, owner, lease_until, api_key, path))
+        rows = self._db().execute(  # leased to us: nothing else changes them meanwhile
+            "SELECT * FROM deliveries WHERE registry_order = ? AND lease_owner = ? AND state = 'pending' ORDER BY seq",
+            (registry_order, owner)).fetchall()
+        return [self._delivery(r) for r in rows]
+
+    def add_order(self, *, key: str, eprom_id: str, national_id: str, form_id: str, ordered_at: datetime,
+                  lifetime_ends_at: datetime, state: str, order_reply: dict[str, Any], registry_order: str,
+                  registry: str, rule: int, owner: str) -> None:
+        """A new ePROM order with the link of the registry that made it, held (one statement)."""
+        with self._writing():
+            self._db().execute(
+                """INSERT INTO order_writes (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state,
+                                             order_reply, registry_order, registry, rule, owner)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (key, eprom_id, national_id, form_id, ts(ordered_at), ts(lifetime_ends_at), state,
+                 json.dumps(order_reply), registry_order, registry, rule, owner))
 
     @staticmethod
     def insert_link(db: sqlite3.Connection, *, registry_order: str, registry: str, order_key: str,
@@ -472,32 +543,16 @@ class ProxyStore:
         )
         return cursor.rowcount == 1
 
-    # --- calls to ePROM in flight, and callbacks that overtake them --------------------------
-    def start_call(self, token: str, owner: str, wall: float) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT INTO calls_in_flight (token, owner, started) VALUES (?, ?, ?)", (token, owner, wall))
-
-    def end_call(self, token: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM calls_in_flight WHERE token = ?", (token,))
-
-    @staticmethod
-    def calls_in_flight(db: sqlite3.Connection, since: float) -> bool:
-        """Whether any process has a call to ePROM in flight that started after `since` (wall clock)."""
-        return db.execute("SELECT 1 FROM calls_in_flight WHERE started > ? LIMIT 1", (since,)).fetchone() is not None
-
-    def call_owners(self) -> list[str]:
-        return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM calls_in_flight")]
-
-    def drop_calls_of(self, owner: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM calls_in_flight WHERE owner = ?", (owner,))
-
+    # --- callbacks that overtake the call to ePROM whose id they carry --------------------
     @staticmethod
     def add_early(db: sqlite3.Connection, *, kind: str, eprom_id: str, status: str, body: dict[str, Any],
                   received_at: datetime) -> None:
         db.execute("""INSERT OR IGNORE INTO early_callbacks (kind, eprom_id, status, body, received_at)
                       VALUES (?, ?, ?, ?, ?)""", (kind, eprom_id, status, json.dumps(body), ts(received_at)))
+
+    def has_early(self, kind: str, eprom_id: str) -> bool:
+        return self._db().execute("SELECT 1 FROM early_callbacks WHERE kind = ? AND eprom_id = ? LIMIT 1",
+                                  (kind, eprom_id)).fetchone() is not None
 
     @staticmethod
     def take_early(db: sqlite3.Connection, kind: str, eprom_id: str) -> list[dict[str, Any]]:
@@ -517,11 +572,14 @@ class ProxyStore:
     def add_hold(db: sqlite3.Connection, hold: str, owner: str) -> None:
         db.execute("INSERT OR REPLACE INTO holds (hold, owner) VALUES (?, ?)", (hold, owner))
 
-    def release_hold(self, hold: str) -> int:
-        """Let the deliveries held under `hold` go; returns how many there were."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM holds WHERE hold = ?", (hold,))
-            return db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,)).rowcount
+    def release_hold(self, hold: str) -> bool:
+        """Let the deliveries held under `hold` go (one statement: a delivery's hold counts only while its
+        row in holds exists); returns whether any that nobody has leased were waiting for it."""
+        with self._writing():
+            self._db().execute("DELETE FROM holds WHERE hold = ?", (hold,))
+        return self._db().execute(
+            "SELECT 1 FROM deliveries WHERE hold = ? AND state = 'pending' AND lease_owner IS NULL LIMIT 1",
+            (hold,)).fetchone() is not None
 
     def hold_owners(self) -> list[str]:
         return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM holds")]
@@ -529,27 +587,37 @@ class ProxyStore:
     def release_holds_of(self, owner: str) -> int:
         """A process died before it answered: what it held may go (the registry never got those ids, but
         the link exists and is the registry's to find out about, as after any lost answer)."""
-        with self.transaction() as db:
-            holds = [r["hold"] for r in db.execute("SELECT hold FROM holds WHERE owner = ?", (owner,))]
-            for hold in holds:
-                db.execute("UPDATE deliveries SET hold = NULL WHERE hold = ?", (hold,))
-            db.execute("DELETE FROM holds WHERE owner = ?", (owner,))
-        return len(holds)
+        with self._writing():
+            return self._db().execute("DELETE FROM holds WHERE owner = ?", (owner,)).rowcount
 
     # --- the outbox ---------------------------------------------------------------------
     @staticmethod
-    def add_delivery(db: sqlite3.Connection, *, id: str, registry: str, registry_order: str, order_key: str,
-                     path: str, status: str, body: dict[str, Any], due: datetime, hold: str | None) -> None:
-        db.execute(
+    def add_delivery(db: sqlite3.Connection, *, registry: str, registry_order: str, order_key: str,
+                     path: str, status: str, body: dict[str, Any], due: datetime, hold: str | None,
+                     lease_owner: str | None = None, lease_until: float | None = None) -> Delivery:
+        """Queue one callback; with a lease it is the writing process's to send from the start (no claim)."""
+        id = delivery_id(registry_order, status)
+        cursor = db.execute(
             """INSERT INTO deliveries (id, registry, registry_order, order_key, path, status, body,
-                                       created_at, next_attempt_at, hold)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (id, registry, registry_order, order_key, path, status, json.dumps(body), ts(due), ts(due), hold),
+                                       created_at, next_attempt_at, hold, lease_owner, lease_until)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (id, registry, registry_order, order_key, path, status, json.dumps(body), ts(due), ts(due), hold,
+             lease_owner, lease_until),
         )
+        return Delivery(cursor.lastrowid, id, registry, registry_order, order_key, path, status, body, "pending",
+                        0, due, due, None, lease_until=lease_until)
+
+    @staticmethod
+    def pending_lanes(db: sqlite3.Connection, order_key: str) -> set[str]:
+        """The registry order ids of an order that still have a delivery pending: a new one for them must
+        queue behind it (status before answer)."""
+        return {r[0] for r in db.execute(
+            "SELECT DISTINCT registry_order FROM deliveries WHERE order_key = ? AND state = 'pending'", (order_key,))}
 
     #: A delivery that may be attempted: pending, not held, not leased (or its lease ran out), and the
     #: oldest pending one of its registry order (status before answer).
-    _READY = """d.state = 'pending' AND d.hold IS NULL AND (d.lease_owner IS NULL OR d.lease_until < :wall)
+    _READY = """d.state = 'pending' AND (d.lease_owner IS NULL OR d.lease_until < :wall)
+                AND (d.hold IS NULL OR NOT EXISTS (SELECT 1 FROM holds h WHERE h.hold = d.hold))
                 AND NOT EXISTS (SELECT 1 FROM deliveries e
                                 WHERE e.registry_order = d.registry_order AND e.state = 'pending'
                                   AND e.seq < d.seq)"""
@@ -600,8 +668,8 @@ class ProxyStore:
                               (owner,)).rowcount
 
     def mark_delivered(self, delivery_id: str, at: datetime) -> None:
-        with self.transaction() as db:
-            db.execute(
+        with self._writing():  # one statement: SQLite makes it its own transaction
+            self._db().execute(
                 """UPDATE deliveries SET state = 'done', body = NULL, attempts = attempts + 1,
                           last_attempt_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL
                    WHERE id = ? AND state = 'pending'""",
@@ -610,8 +678,8 @@ class ProxyStore:
 
     def mark_failed(self, delivery_id: str, at: datetime, error: str, retry_at: datetime | None) -> None:
         """Schedule the next attempt, or park the delivery as dead when retry_at is None."""
-        with self.transaction() as db:
-            db.execute(
+        with self._writing():
+            self._db().execute(
                 """UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?,
                           window_start = coalesce(window_start, ?), window_failures = window_failures + 1,
                           state = CASE WHEN ? IS NULL THEN 'dead' ELSE 'pending' END,
@@ -620,6 +688,23 @@ class ProxyStore:
                    WHERE id = ? AND state = 'pending'""",
                 (ts(at), error[:500], ts(at), retry_at and ts(retry_at), retry_at and ts(retry_at), delivery_id),
             )
+
+    def give_back(self, delivery_ids: tuple[str, ...], owner: str) -> int:
+        """Deliveries this process leased and will not send after all go back to the queue."""
+        if not delivery_ids:
+            return 0
+        with self._writing():
+            return self._db().execute(
+                f"""UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                    WHERE id IN ({','.join('?' * len(delivery_ids))}) AND state = 'pending' AND lease_owner = ?""",
+                (*delivery_ids, owner)).rowcount
+
+    def renew_lease(self, delivery_id: str, owner: str, until: float) -> bool:
+        """Extend this process's lease on a pending delivery; False when it is not this process's (any more)."""
+        with self._writing():
+            return self._db().execute(
+                "UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+                (until, delivery_id, owner)).rowcount == 1
 
     def park_unconfigured(self, registries: list[str], at: datetime) -> int:
         """Deliveries to registries no longer in the configuration can never go: park them as dead."""
@@ -669,7 +754,8 @@ class ProxyStore:
                         r["status"], json.loads(r["body"]) if r["body"] else None, r["state"], r["attempts"],
                         from_ts(r["created_at"]), from_ts(r["next_attempt_at"]), r["last_error"],
                         from_ts(r["last_attempt_at"]) if r["last_attempt_at"] else None,
-                        from_ts(r["window_start"]) if r["window_start"] else None, r["window_failures"])
+                        from_ts(r["window_start"]) if r["window_start"] else None, r["window_failures"],
+                        r["lease_until"])
 
     # --- lifetime ends --------------------------------------------------------------------
     def next_lifetime_end(self) -> datetime | None:

@@ -3,7 +3,6 @@ once, each registry linked to an order gets each update under one delivery, once
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 from proxy_world import EPROX_KEY
@@ -152,10 +151,10 @@ def test_a_patient_initiated_answer_no_registry_ordered_is_acknowledged_and_not_
 
 def test_an_early_callback_whose_id_is_never_stored_is_dropped_after_an_hour(world):
     store = world.service.store
-    store.start_call("a-call", world.service.owner.id, time.time())
     unknown = returned("6b6b6b6b-1111-4222-8333-444444444444")
-    assert world.call("PUT", "/api/PromsFormOrder", json=unknown).json() == {"success": True}
-    store.end_call("a-call")  # that order failed after ePROM had made it: the id is never stored
+    with world.service.calls.calling():  # an order on its way to ePROM, which then fails after ePROM made it
+        assert world.call("PUT", "/api/PromsFormOrder", json=unknown).json() == {"success": True}
+    # the id is never stored
     count = "SELECT count(*) FROM early_callbacks"
     assert store._db().execute(count).fetchone()[0] == 1
     world.advance(minutes=59)

@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at TEXT NOT NULL,
     last_attempt_at TEXT,
     last_error TEXT,
-    hold TEXT,                             -- set while the request that made it has not answered yet
+    hold TEXT,                             -- its registry_order, when made while that id's answer was unsent: waits while holds has it
     lease_owner TEXT,                      -- the process sending it right now
     lease_until REAL,                      -- wall-clock end of that lease (unix seconds)
     window_start TEXT,                     -- its first failed attempt (since a replay): retries run 3 days from it
@@ -112,9 +112,9 @@ INDEXES = """
 DROP TABLE IF EXISTS calls_in_flight;  -- calls to ePROM in flight are a flock now (proxy/locks.py)
 DROP INDEX IF EXISTS deliveries_due;
 DROP INDEX IF EXISTS deliveries_registry_order;
+DROP INDEX IF EXISTS deliveries_hold;  -- a hold is its lane's id: deliveries_lane finds what it holds
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (registry, next_attempt_at, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (registry_order, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_hold ON deliveries (hold) WHERE hold IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (order_key);
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (state, seq) WHERE state != 'done';
@@ -442,10 +442,10 @@ class ProxyStore:
                 """INSERT INTO link_writes (registry_order, registry, order_key, created_at, rule, owner, lease_until,
                                             api_key, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (registry_order, registry, order_key, ts(created_at), rule, owner, lease_until, api_key, path))
-        rows = self._db().execute(  # leased to us: nothing else changes them meanwhile
-            "SELECT * FROM deliveries WHERE registry_order = ? AND lease_owner = ? AND state = 'pending' ORDER BY seq",
-            (registry_order, owner)).fetchall()
-        return [self._delivery(r) for r in rows]
+        rows = self._db().execute(  # by the lane's index; leased to `owner`: nothing else changes them meanwhile
+            "SELECT * FROM deliveries WHERE registry_order = ? AND state = 'pending' ORDER BY seq",
+            (registry_order,)).fetchall()
+        return [self._delivery(r) for r in rows if r["lease_owner"] == owner]
 
     def add_order(self, *, key: str, eprom_id: str, national_id: str, form_id: str, ordered_at: datetime,
                   lifetime_ends_at: datetime, state: str, order_reply: dict[str, Any], registry_order: str,
@@ -578,8 +578,8 @@ class ProxyStore:
         with self._writing():
             self._db().execute("DELETE FROM holds WHERE hold = ?", (hold,))
         return self._db().execute(
-            "SELECT 1 FROM deliveries WHERE hold = ? AND state = 'pending' AND lease_owner IS NULL LIMIT 1",
-            (hold,)).fetchone() is not None
+            """SELECT 1 FROM deliveries WHERE registry_order = ? AND hold = ? AND state = 'pending'
+               AND lease_owner IS NULL LIMIT 1""", (hold, hold)).fetchone() is not None
 
     def hold_owners(self) -> list[str]:
         return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM holds")]

@@ -67,7 +67,8 @@ class Timeline:
 
     def hold(self) -> Callable[[], None]:
         """Work a request has made but that may go only after its response has been sent: until the
-        returned release() is called, settle() waits for it. release() is idempotent and wakes the pump."""
+        returned release() is called, settle() waits for it. release() is idempotent and wakes settle();
+        whoever releases the work itself notify()s when it has something due (the pump then runs)."""
         with self._wake:
             self._holds += 1
         released = threading.Event()
@@ -78,7 +79,6 @@ class Timeline:
             released.set()
             with self._wake:
                 self._holds -= 1
-                self._woken = True
                 self._wake.notify_all()
 
         return release
@@ -147,9 +147,9 @@ class Timeline:
 
     def _pump(self) -> None:
         while True:
-            with self._wake:
-                if not self._woken and not self._stopping:
-                    self._wake.wait(timeout=self._idle_wait())
+            with self._wake:  # notify_all() for settle()'s sake alone does not run the pump
+                if not (self._woken or self._stopping):
+                    self._wake.wait_for(lambda: self._woken or self._stopping, timeout=self._idle_wait())
                 self._woken = False
                 if self._stopping:
                     return

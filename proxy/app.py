@@ -1,14 +1,11 @@
 """Builds the proxy app from its configuration and runtime; nothing happens at import time."""
 from __future__ import annotations
 
-import threading
-
 from flask import Flask, jsonify
 
 from eprom_protocol.messages import ProtocolError
 from service_kit.runtime import Runtime
 from service_kit.sim_api import sim_clock_blueprint
-from service_kit.timeline import Timeline
 from service_kit.web import install_error_handlers
 
 from .config import ProxyConfig
@@ -19,17 +16,6 @@ from .store import ProxyStore
 from .views import protocol_blueprint, sim_blueprint
 
 EXTENSION = "eprox"  # app.extensions[EXTENSION] is the ProxyService behind the app
-
-
-def pump_detector(timeline: Timeline):
-    """Whether the calling thread is the timeline's pump. The pump must never wait for a registry (see
-    ProxyService.run_due); advance() and settle() must. The timeline has no public way to say so, so this
-    looks at its pump thread; failing that, at the thread's name."""
-    def in_pump() -> bool:
-        current = threading.current_thread()
-        pump = getattr(timeline, "_thread", None)
-        return current is pump if pump is not None else current.name == "timeline-pump"
-    return in_pump
 
 
 def build_service(config: ProxyConfig, runtime: Runtime) -> ProxyService:
@@ -44,7 +30,7 @@ def build_service(config: ProxyConfig, runtime: Runtime) -> ProxyService:
         registries=HttpRegistries(transport),
         ids=runtime.ids(f"proxy:{generation}"),
         notify=runtime.timeline.notify,
-        in_pump=pump_detector(runtime.timeline),
+        in_pump=runtime.timeline.in_pump,
     )
 
 

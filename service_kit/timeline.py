@@ -59,6 +59,11 @@ class Timeline:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def in_pump(self) -> bool:
+        """Whether the calling thread is this timeline's pump: due work the pump runs must not wait for
+        slow parties (it would stall everyone's), while advance() and settle() must."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
     def notify(self) -> None:
         """New work may be due: wake the pump (never blocks)."""
         with self._wake:

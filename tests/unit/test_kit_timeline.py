@@ -285,3 +285,38 @@ def test_advance_waits_for_held_work_before_moving_the_clock(timeline, clock):
     timeline.advance(timedelta(days=1))
     timer.join()
     assert seen == [start], "held work must run at the instant it was made, before the clock moved"
+
+
+def test_in_pump_is_true_only_on_the_pump_thread():
+    seen, ran = [], threading.Event()
+
+    class Probe:
+        name = "probe"
+
+        def __init__(self):
+            self.due = None
+
+        def next_due(self):
+            return self.due
+
+        def run_due(self, now):
+            seen.append(timeline.in_pump())
+            self.due = None
+            ran.set()
+
+    clock = SimClock()
+    timeline = Timeline(clock, pump=True)
+    probe = Probe()
+    timeline.register(probe)
+    assert timeline.in_pump() is False  # not started: no pump at all
+    timeline.start()
+    try:
+        probe.due = clock.now()
+        timeline.notify()
+        assert ran.wait(timeout=10)
+        assert seen == [True]
+        probe.due = clock.now()  # no notify(): the pump sleeps on
+        timeline.settle()  # runs due work on this thread, which is not the pump
+        assert False in seen and timeline.in_pump() is False
+    finally:
+        timeline.stop()

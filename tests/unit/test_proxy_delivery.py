@@ -129,3 +129,33 @@ def test_a_failing_delivery_or_claim_does_not_kill_the_lane():
 def test_width_must_be_positive():
     with pytest.raises(ValueError):
         DeliveryLanes(lambda r: None, lambda w: None, width=0)
+
+
+def test_offered_work_beyond_the_lane_width_waits_in_memory_and_goes_in_order():
+    gate, sent, lock = threading.Event(), [], threading.Lock()
+
+    def deliver(item):
+        gate.wait(timeout=10)
+        with lock:
+            sent.append(item)
+
+    lanes = DeliveryLanes(lambda r: pytest.fail("offered work needs no claim"), deliver, width=2)
+    try:
+        for n in range(6):
+            assert lanes.offer("r", n)
+        assert lanes.saturated("r") and lanes.busy() == 6  # 2 in flight, 4 queued: all count as busy
+        assert not lanes.wait_idle(timeout=0.05)
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        assert sorted(sent) == list(range(6)) and sent.index(2) < sent.index(5)  # queued ones in order
+        assert lanes.busy() == 0
+    finally:
+        gate.set()
+        lanes.close()
+
+
+def test_a_closed_lane_refuses_offered_work():
+    lanes = DeliveryLanes(lambda r: None, lambda w: None, width=1)
+    lanes.close()
+    assert lanes.offer("r", 1) is False
+    assert lanes.busy() == 0

@@ -8,7 +8,7 @@ import textwrap
 import threading
 from pathlib import Path
 
-from proxy.locks import OwnerToken, StripedLocks
+from proxy.locks import CallsInFlight, OwnerToken, StripedLocks
 from proxy.privacy import redact
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,3 +90,27 @@ def test_a_token_is_alive_while_its_process_runs_and_dead_after_sigkill(tmp_path
 def test_redact_masks_national_ids_and_secrets_only():
     text = "id 26073941651, order 123456789012, key s3cret, date 2025-01-06"
     assert redact(text, secrets=("s3cret",)) == "id 260739*****, order 123456789012, key ***, date 2025-01-06"
+
+
+def test_calls_in_flight_are_seen_across_threads_and_processes_and_end_with_their_process(tmp_path):
+    marker = tmp_path / "calls.lock"
+    calls = CallsInFlight(marker)
+    assert not calls.any()
+    with calls.calling():
+        with calls.calling():  # calls never wait for each other
+            assert calls.any()
+        assert calls.any()
+    assert not calls.any()
+    proc = child(f"""
+        from proxy.locks import CallsInFlight
+        held = CallsInFlight({str(marker)!r}).calling()
+        held.__enter__()
+    """)
+    try:
+        assert calls.any(), "another process's call in flight"
+        proc.kill()  # dies mid-call: the kernel drops its marker
+        proc.wait(timeout=10)
+        assert not calls.any()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

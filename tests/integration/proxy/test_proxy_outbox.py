@@ -179,3 +179,25 @@ def test_many_slow_callbacks_to_one_registry_use_only_its_own_lane(make_world):
     finally:
         slow.open_gate()
     assert slow.wait_for(lambda r: len(r.acknowledged()) == 8)
+
+
+def test_a_late_linkers_replay_stops_at_its_first_failure_and_resumes_in_order(world):
+    patient = world.add_patient()
+    world.order("registry-a", patient)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 2})
+    world.settle()
+    b_rec = world.recorders["registry-b"]
+    b_rec.mode = "fail"
+    b = world.order("registry-b", patient)["id"]  # its replay: Ordered, then Completed
+    world.settle()
+    assert [c.body["formOrderStatus"] for c in b_rec.snapshot()] == ["Ordered"], "the answer overtook the status"
+    ordered, answer = sorted(world.deliveries(registry="registry-b"), key=lambda d: d.status != "Ordered")
+    assert (ordered.state, ordered.attempts, answer.state, answer.attempts) == ("pending", 1, "pending", 0)
+    b_rec.mode = "ok"
+    world.advance(minutes=1)
+    assert b_rec.statuses(b) == ["Ordered", "Completed"]
+    # one stable X-Delivery-Id per update and registry order: the same on the failed and the good attempt
+    assert [c.delivery_id for c in b_rec.snapshot()] == [f"{b}.Ordered", f"{b}.Ordered", f"{b}.Completed"]
+    assert {d.state for d in world.deliveries(registry="registry-b")} == {"done"}

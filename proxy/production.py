@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from flask import Flask
-from werkzeug.serving import make_server
 
 from service_kit.clock import SystemClock
 from service_kit.runtime import Runtime
+from service_kit.server import make_closing_server
 from service_kit.timeline import Timeline
 
 from .app import EXTENSION, create_app
@@ -119,7 +119,7 @@ def serve(config: ProxyConfig, host: str = "127.0.0.1", port: int = 8000, ready_
     """Serve until SIGTERM or SIGINT with werkzeug's threaded server: one process. For several worker
     processes run it under gunicorn instead (docs/PROXY.md)."""
     proxy = ProductionProxy(config)
-    server = make_server(host, port, proxy.app, threaded=True)
+    server = make_closing_server(host, port, proxy.app)
     stopping = threading.Event()
 
     def stop(signum, frame):

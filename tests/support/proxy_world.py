@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -210,8 +211,8 @@ class EpromSide:
         assert reply.status_code == 200, reply.text
         return reply.json()
 
-    def settle(self) -> int:
-        return self.timeline.settle()
+    def settle(self, timeout: float = 30.0) -> int:
+        return self.timeline.settle(timeout)
 
 
 def order_body(national_id: str, form_id: str = RAND_12, **fields) -> dict:
@@ -268,6 +269,24 @@ class ProxyProcess:
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("proxy-*.log")))
+
+
+def done_ids(database: Path) -> set[str]:
+    """The ids of the deliveries a proxy's database records as done (read by another process)."""
+    db = sqlite3.connect(database)
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM deliveries WHERE state = 'done'")}
+    finally:
+        db.close()
+
+
+def open_deliveries(database: Path) -> int:
+    """How many deliveries in a proxy's database are not done (pending or dead)."""
+    db = sqlite3.connect(database)
+    try:
+        return db.execute("SELECT count(*) FROM deliveries WHERE state != 'done'").fetchone()[0]
+    finally:
+        db.close()
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float, output: Callable[[], str]) -> None:

@@ -12,20 +12,13 @@ from datetime import timedelta
 
 import pytest
 
-from proxy_world import ProxyProcess, eventually, free_port, place
+from proxy_world import ProxyProcess, done_ids, eventually, free_port, place
 
 pytestmark = pytest.mark.e2e
 
 REGISTRIES = ["reg-a", "reg-b", "reg-c"]
 STATUSES = ("Ordered", "Completed")
 
-
-def done_ids(database) -> set[str]:
-    db = sqlite3.connect(database)
-    try:
-        return {row[0] for row in db.execute("SELECT id FROM deliveries WHERE state = 'done'")}
-    finally:
-        db.close()
 
 
 def acknowledged_updates(recorder) -> set[tuple[str, str]]:

@@ -520,6 +520,8 @@ class ProxyService:
         now = self.clock.now()
         if reply.acknowledged:
             self.store.mark_delivered(delivery.id, now)
+            if self.store.waiting_in_lane(delivery.registry_order):
+                self.notify()  # an update that came meanwhile waited behind this one: the pump sends it now
             return True
         error = describe_failure(reply)
         retry_at = self.retry.next_attempt(delivery.window_start or now, delivery.window_failures + 1, now)

@@ -607,6 +607,12 @@ class ProxyStore:
         return Delivery(cursor.lastrowid, id, registry, registry_order, order_key, path, status, body, "pending",
                         0, due, due, None, lease_until=lease_until)
 
+    def waiting_in_lane(self, registry_order: str) -> bool:
+        """Whether a delivery nobody has leased waits in this registry order's lane (behind one just sent)."""
+        return self._db().execute(
+            "SELECT 1 FROM deliveries WHERE registry_order = ? AND state = 'pending' AND lease_owner IS NULL LIMIT 1",
+            (registry_order,)).fetchone() is not None
+
     @staticmethod
     def pending_lanes(db: sqlite3.Connection, order_key: str) -> set[str]:
         """The registry order ids of an order that still have a delivery pending: a new one for them must

@@ -90,6 +90,7 @@ class _Attempt:
     account: RegistryAccount
     deliveries: tuple[Delivery, ...]
     prepared: tuple[Any, ...]  # the gateway's prepared calls, or Nones for a gateway with only deliver()
+    hold: str | None = None  # a replay's hold: its first attempt ends it in the database (proxy/store.py)
 
 
 @dataclass
@@ -171,7 +172,7 @@ class ProxyService:
             lease_until=time.time() + self.lease_seconds)
         if replay:  # leased to this process: sent the moment the registry has its answer (release)
             with self._held_runs_lock:
-                self._held_runs[registry_order] = self._run(registry, replay)
+                self._held_runs[registry_order] = self._run(registry, replay, hold=registry_order)
         order = self.store.order(decision.link_to)
         log.info("%s linked to order %s (rule %d)", registry.name, decision.link_to[:8], decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order.order_reply), decision, hold=registry_order)
@@ -233,18 +234,18 @@ class ProxyService:
 
     def release(self, hold: str) -> None:
         """The registry has its answer: callbacks under that id may go now. A linked order's replay, leased
-        to this process when it was made, goes straight to its lane."""
+        to this process when it was made, goes straight to its lane, and no write is needed here."""
         with self._held_runs_lock:
             run = self._held_runs.pop(hold, None)
+        if run is not None and self.lanes.offer(run.account.name, run):
+            return  # its first attempt ends the hold in the database; what came meanwhile waits behind it anyway
         if self.store.release_hold(hold):
-            self.notify()  # callbacks that came meanwhile: the pump claims them, behind the replay
-        if run is not None:
-            self.lanes.offer(run.account.name, run)
+            self.notify()  # callbacks that came meanwhile: the pump claims them
 
-    def _run(self, registry: RegistryAccount, deliveries: list[Delivery]) -> _Attempt:
+    def _run(self, registry: RegistryAccount, deliveries: list[Delivery], hold: str | None = None) -> _Attempt:
         prepare = getattr(self.registries, "prepare", None)
         prepared = tuple(prepare(registry, d.path, d.body, d.id) if prepare else None for d in deliveries)
-        return _Attempt(registry, tuple(deliveries), prepared)
+        return _Attempt(registry, tuple(deliveries), prepared, hold)
 
     def _send_now(self, queued: _Queued) -> None:
         """After the commit: leased deliveries go to their lanes in the order they were made; the pump
@@ -504,7 +505,8 @@ class ProxyService:
                 if not acknowledged:
                     break
         finally:
-            if self.store.give_back(tuple(d.id for d in attempt.deliveries[recorded:]), self.owner.id):
+            ended = recorded == 0 and attempt.hold is not None and self.store.release_hold(attempt.hold)
+            if self.store.give_back(tuple(d.id for d in attempt.deliveries[recorded:]), self.owner.id) or ended:
                 self.notify()
 
     def _still_mine(self, delivery: Delivery) -> bool:

@@ -143,6 +143,12 @@ CREATE TEMP TRIGGER IF NOT EXISTS link_writes_insert INSTEAD OF INSERT ON link_w
                NEW.created_at, NEW.created_at, NEW.registry_order, NEW.owner, NEW.lease_until
         FROM updates u WHERE u.order_key = NEW.order_key AND u.body IS NOT NULL ORDER BY u.final, u.seq;
 END;
+-- a delivery attempted under a hold means its registry has had the answer with that id (a leased replay
+-- goes only once the answer is sent, anything else only once the hold is gone): the hold has served
+CREATE TEMP TRIGGER IF NOT EXISTS attempts_end_holds AFTER UPDATE OF attempts ON deliveries
+    WHEN NEW.hold IS NOT NULL BEGIN
+    DELETE FROM holds WHERE hold = NEW.hold;
+END;
 CREATE TEMP VIEW IF NOT EXISTS order_writes AS
     SELECT NULL AS key, NULL AS eprom_id, NULL AS national_id, NULL AS form_id, NULL AS ordered_at,
            NULL AS lifetime_ends_at, NULL AS state, NULL AS order_reply, NULL AS registry_order,

@@ -1,4 +1,4 @@
-"""The outbox's HTTP client: keep-alive connections per thread, a stale one replaced once (the registry
+"""The HTTP client every server sends with (service_kit.http), as the proxy's outbox uses it: keep-alive connections per thread, a stale one replaced once (the registry
 closed it while idle), no answer reported as an error, never as a reply."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from proxy.gateways import KeepAliveClient, _Sessions
+from service_kit.http import KeepAliveClient, ThreadSessions
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
@@ -31,6 +31,8 @@ class Registry(http.server.BaseHTTPRequestHandler):
         if body.get("drop_after"):
             self.close_connection = True  # closes without saying so: the client's pooled connection goes stale
 
+    do_POST = do_PUT
+
     def log_message(self, *args):
         pass
 
@@ -50,7 +52,7 @@ def registry():
 
 
 def test_connections_are_kept_and_a_stale_one_is_replaced_once(registry):
-    client = KeepAliveClient(5.0, _Sessions())
+    client = KeepAliveClient(5.0, ThreadSessions())
     for i in range(3):
         assert client.put(f"{registry}/api/PromsFormOrder", {"n": i}, {"X-Delivery-Id": f"d{i}"}) == \
             (200, b'{"success": true}')
@@ -61,8 +63,17 @@ def test_connections_are_kept_and_a_stale_one_is_replaced_once(registry):
 
 
 def test_no_answer_is_an_error(registry):
-    client = KeepAliveClient(0.3, _Sessions())
+    client = KeepAliveClient(0.3, ThreadSessions())
     with pytest.raises(OSError):
         client.put(f"{registry}/api/PromsFormOrder", {"hang": True}, {"X-Delivery-Id": "h"})
     with pytest.raises(OSError):
         client.put("http://127.0.0.1:9/api/PromsFormOrder", {}, {"X-Delivery-Id": "x"})
+
+
+def test_a_stale_connection_is_not_retried_for_a_post(registry):
+    """A POST (an order) could have been taken before the connection dropped: never sent twice."""
+    client = KeepAliveClient(5.0)
+    assert client.request("PUT", f"{registry}/x", {"drop_after": True}, {"X-Delivery-Id": "a"})[0] == 200
+    with pytest.raises(OSError):
+        client.request("POST", f"{registry}/x", {"n": 1}, {"X-Delivery-Id": "b"})
+    assert [d for d, _, _ in Registry.seen] == ["a"]

@@ -511,11 +511,11 @@ class ProxyService:
 
     def _still_mine(self, delivery: Delivery) -> bool:
         """A lease about to run out (work that waited long in a busy lane) is renewed first; False when it
-        did run out and another process may have taken the delivery."""
+        did run out and the delivery was claimed anew meanwhile (by anyone, this process's pump included)."""
         wall = time.time()
         if delivery.lease_until is None or delivery.lease_until - wall > self.renew_margin:
             return True
-        return self.store.renew_lease(delivery.id, self.owner.id, wall + self.lease_seconds)
+        return self.store.renew_lease(delivery.id, self.owner.id, delivery.lease_until, wall + self.lease_seconds)
 
     def _record_outcome(self, delivery: Delivery, reply: Reply) -> bool:
         """Store what the registry answered; whether it acknowledged."""

@@ -711,13 +711,15 @@ class ProxyStore:
                     WHERE id IN ({','.join('?' * len(delivery_ids))}) AND state = 'pending' AND lease_owner = ?""",
                 (*delivery_ids, owner)).rowcount
 
-    def renew_lease(self, delivery_id: str, owner: str, until: float) -> bool:
-        """Extend this process's lease on a pending delivery; False when it is not this process's (any more)."""
+    def renew_lease(self, delivery_id: str, owner: str, held_until: float, until: float) -> bool:
+        """Extend this process's lease on a pending delivery, only if it is still exactly the lease this
+        process took (`held_until`): a lease that ran out may have been claimed anew, by another process or
+        by this one's own pump, and then this copy must not be sent. False in that case."""
         with self._writing():
             return self._db().execute(
-                "UPDATE deliveries SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-                (until, delivery_id, owner)).rowcount == 1
-
+                """UPDATE deliveries SET lease_until = ?
+                   WHERE id = ? AND lease_owner = ? AND lease_until = ? AND state = 'pending'""",
+                (until, delivery_id, owner, held_until)).rowcount == 1
     def park_unconfigured(self, registries: list[str], at: datetime) -> int:
         """Deliveries to registries no longer in the configuration can never go: park them as dead."""
         marks = ",".join("?" * len(registries)) or "''"

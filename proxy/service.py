@@ -166,7 +166,7 @@ class ProxyService:
 
     def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime) -> OrderResult:
         registry_order = self.ids.uuid()
-        replay = self.store.add_link(  # the order's updates so far, statuses first (see replay_order)
+        replay = self.store.add_link(  # the order's updates so far: statuses first, then the answer
             registry_order=registry_order, registry=registry.name, order_key=decision.link_to, created_at=now,
             rule=decision.rule, owner=self.owner.id, api_key=registry.api_key, path=FORM_ORDER_PATH,
             lease_until=time.time() + self.lease_seconds)
@@ -303,15 +303,21 @@ class ProxyService:
         key = body.get("apiKey")
         return isinstance(key, str) and hmac.compare_digest(key.encode(), self.config.eprom_api_key.encode())
 
+    def _refusal(self, body: dict[str, Any], schema_id: str, *fields: str) -> tuple[int, dict[str, Any]] | None:
+        """Why an ePROM callback is refused before anything is stored: not ePROX's key (401), or the id or
+        status it is about unusable (400); None when it may be taken in."""
+        if not self._is_eprom(body):
+            return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
+        problems = [p for p in schemas.violations(schema_id, body) if p.split(":")[0] in fields]
+        if problems:
+            return 400, {"success": False, "message": problems[0]}
+        return None
+
     def accept_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Record one ePROM callback and queue it for every linked registry, in one transaction; answer
         success only once that is committed. Idempotent: a resent callback queues nothing."""
-        if not self._is_eprom(body):
-            return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
-        problems = [p for p in schemas.violations("returned-form-callback", body)
-                    if p.split(":")[0] in ("formOrderId", "formOrderStatus")]
-        if problems:
-            return 400, {"success": False, "message": problems[0]}
+        if refused := self._refusal(body, "returned-form-callback", "formOrderId", "formOrderStatus"):
+            return refused
         status = FormOrderStatus.parse(body["formOrderStatus"])
         now = self.clock.now()
         queued = _Queued()
@@ -361,12 +367,8 @@ class ProxyService:
 
     def accept_message_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """ePROM's status of a message to a citizen: queued for the registry that sent it, and no other."""
-        if not self._is_eprom(body):
-            return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
-        problems = [p for p in schemas.violations("message-status-callback", body)
-                    if p.split(":")[0] in ("messageToCitizenId", "sentStatus")]
-        if problems:
-            return 400, {"success": False, "message": problems[0]}
+        if refused := self._refusal(body, "message-status-callback", "messageToCitizenId", "sentStatus"):
+            return refused
         sent_status = SentStatus.parse(body["sentStatus"])
         now = self.clock.now()
         queued = _Queued()
@@ -571,10 +573,7 @@ def describe_failure(reply: Reply) -> str:
 
 
 def for_registry(eprom_body: dict[str, Any], registry_order: str, account: RegistryAccount) -> dict[str, Any]:
-    """ePROM's callback as one registry must see it: its own order id and its own key, nothing else changed."""
+    """ePROM's callback as one registry must see it: its own order id and its own key, nothing else changed.
+    (A linked order's replay is made the same way in SQL: proxy/store.py WRITE_VIEWS, json_set.)"""
     return {**eprom_body, "apiKey": account.api_key, "formOrderId": registry_order}
 
-
-def replay_order(updates: list) -> list:
-    """What a late linker is told at once: the status updates first, then the answer or expiry."""
-    return [u for u in updates if not u.final] + [u for u in updates if u.final]

@@ -215,13 +215,6 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Update:
-    status: str
-    final: bool
-    body: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
 class MessageRow:
     key: str
     eprom_id: str
@@ -408,8 +401,8 @@ class ProxyStore:
             for r in rows
         ]
 
-    def order(self, key: str, db: sqlite3.Connection | None = None) -> OrderRow | None:
-        row = (db or self._db()).execute("SELECT * FROM eprom_orders WHERE key = ?", (key,)).fetchone()
+    def order(self, key: str) -> OrderRow | None:
+        row = self._db().execute("SELECT * FROM eprom_orders WHERE key = ?", (key,)).fetchone()
         return self._order_row(row)
 
     def order_by_eprom_id(self, eprom_id: str, db: sqlite3.Connection | None = None) -> OrderRow | None:
@@ -423,17 +416,6 @@ class ProxyStore:
         return OrderRow(row["key"], row["eprom_id"], row["national_id"], row["form_id"],
                         from_ts(row["ordered_at"]), row["state"], json.loads(row["order_reply"]),
                         from_ts(row["lifetime_ends_at"]), bool(row["purged"]))
-
-    @staticmethod
-    def insert_order(db: sqlite3.Connection, *, key: str, eprom_id: str, national_id: str, form_id: str,
-                     ordered_at: datetime, lifetime_ends_at: datetime, state: str,
-                     order_reply: dict[str, Any]) -> None:
-        db.execute(
-            """INSERT INTO eprom_orders (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at,
-                                         state, order_reply) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (key, eprom_id, national_id, form_id, ts(ordered_at), ts(lifetime_ends_at), state,
-             json.dumps(order_reply)),
-        )
 
     @staticmethod
     def set_state(db: sqlite3.Connection, key: str, state: str) -> None:
@@ -466,14 +448,6 @@ class ProxyStore:
                  json.dumps(order_reply), registry_order, registry, rule, owner))
 
     @staticmethod
-    def insert_link(db: sqlite3.Connection, *, registry_order: str, registry: str, order_key: str,
-                    created_at: datetime, rule: int) -> None:
-        db.execute(
-            "INSERT INTO registry_orders (id, registry, order_key, created_at, rule) VALUES (?, ?, ?, ?, ?)",
-            (registry_order, registry, order_key, ts(created_at), rule),
-        )
-
-    @staticmethod
     def links(db: sqlite3.Connection, order_key: str) -> list[Link]:
         rows = db.execute(
             """SELECT r.id, r.registry, h.hold IS NOT NULL AS held
@@ -482,14 +456,6 @@ class ProxyStore:
             (order_key,),
         ).fetchall()
         return [Link(r["id"], r["registry"], bool(r["held"])) for r in rows]
-
-    def link_of(self, registry: str, registry_order: str) -> tuple[Link, str] | None:
-        """The link a registry owns under that id, with its order key; None for anyone else's id."""
-        row = self._db().execute(
-            "SELECT id, registry, order_key FROM registry_orders WHERE id = ? AND registry = ?",
-            (registry_order, registry),
-        ).fetchone()
-        return (Link(row["id"], row["registry"]), row["order_key"]) if row else None
 
     def registry_may_see_document(self, registry: str, signed_form_id: str) -> bool:
         """Whether `registry` is linked to an order whose returned form carried this signedFormId."""
@@ -512,13 +478,6 @@ class ProxyStore:
              signed_form_id.lower() if signed_form_id else None),
         )
         return cursor.rowcount == 1
-
-    @staticmethod
-    def updates(db: sqlite3.Connection, order_key: str) -> list[Update]:
-        rows = db.execute("SELECT status, final, body FROM updates WHERE order_key = ? ORDER BY seq",
-                          (order_key,)).fetchall()
-        return [Update(r["status"], bool(r["final"]), json.loads(r["body"]) if r["body"] else None)
-                for r in rows]
 
     # --- messages to citizens -----------------------------------------------------------
     @staticmethod
@@ -580,12 +539,11 @@ class ProxyStore:
 
     def release_hold(self, hold: str) -> bool:
         """Let the deliveries held under `hold` go (one statement: a delivery's hold counts only while its
-        row in holds exists); returns whether any that nobody has leased were waiting for it."""
+        row in holds exists); returns whether any that nobody has leased wait in its lane (a hold is its
+        lane's registry order id)."""
         with self._writing():
             self._db().execute("DELETE FROM holds WHERE hold = ?", (hold,))
-        return self._db().execute(
-            """SELECT 1 FROM deliveries WHERE registry_order = ? AND hold = ? AND state = 'pending'
-               AND lease_owner IS NULL LIMIT 1""", (hold, hold)).fetchone() is not None
+        return self.waiting_in_lane(hold)
 
     def hold_owners(self) -> list[str]:
         return [r["owner"] for r in self._db().execute("SELECT DISTINCT owner FROM holds")]

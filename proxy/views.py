@@ -38,16 +38,13 @@ def _answer(service: ProxyService, timeline: Timeline, status: int, body: dict, 
     return response
 
 
-def _callback_body() -> dict | tuple[Response, int]:
+def _take_callback(accept) -> tuple[Response, int]:
+    """An ePROM callback: a body that is not a JSON object is a 400 {"success": false}; ePROM hears success
+    only once the callback and its deliveries are committed, anything else is a failure it sends again."""
     try:
-        return json_object_body()
+        body = json_object_body()
     except ProtocolError as err:
         return jsonify({"success": False, "message": err.message}), 400
-
-
-def _record(accept, body: dict):
-    """ePROM hears success only once the callback and its deliveries are committed; anything else is a
-    failure it will send again."""
     try:
         status, answer = accept(body)
     except Exception:
@@ -80,17 +77,11 @@ def protocol_blueprint(service: ProxyService, timeline: Timeline) -> Blueprint:
 
     @bp.put("/api/PromsFormOrder")
     def eprom_callback():
-        body = _callback_body()
-        if not isinstance(body, dict):
-            return body
-        return _record(service.accept_callback, body)
+        return _take_callback(service.accept_callback)
 
     @bp.put("/api/MessageToCitizen")
     def eprom_message_callback():
-        body = _callback_body()
-        if not isinstance(body, dict):
-            return body
-        return _record(service.accept_message_callback, body)
+        return _take_callback(service.accept_message_callback)
 
     @bp.get("/healthz")
     def health():

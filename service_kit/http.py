@@ -127,9 +127,6 @@ class KeepAliveClient:
             return response.status, data
         raise http.client.HTTPException("unreachable")  # pragma: no cover
 
-    def put(self, url: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
-        return self.request("PUT", url, body, headers)
-
 
 def error_kind(err: BaseException) -> str:
     """What kind of failure left a call without an answer, the same whichever client met it."""

@@ -54,20 +54,20 @@ def registry():
 def test_connections_are_kept_and_a_stale_one_is_replaced_once(registry):
     client = KeepAliveClient(5.0, ThreadSessions())
     for i in range(3):
-        assert client.put(f"{registry}/api/PromsFormOrder", {"n": i}, {"X-Delivery-Id": f"d{i}"}) == \
+        assert client.request("PUT", f"{registry}/api/PromsFormOrder", {"n": i}, {"X-Delivery-Id": f"d{i}"}) == \
             (200, b'{"success": true}')
     assert len({port for _, _, port in Registry.seen}) == 1, "one connection for all three"
-    client.put(f"{registry}/api/PromsFormOrder", {"drop_after": True}, {"X-Delivery-Id": "d3"})
-    assert client.put(f"{registry}/api/PromsFormOrder", {"n": 4}, {"X-Delivery-Id": "d4"})[0] == 200
+    client.request("PUT", f"{registry}/api/PromsFormOrder", {"drop_after": True}, {"X-Delivery-Id": "d3"})
+    assert client.request("PUT", f"{registry}/api/PromsFormOrder", {"n": 4}, {"X-Delivery-Id": "d4"})[0] == 200
     assert [d for d, _, _ in Registry.seen] == ["d0", "d1", "d2", "d3", "d4"], "d4 arrived once"
 
 
 def test_no_answer_is_an_error(registry):
     client = KeepAliveClient(0.3, ThreadSessions())
     with pytest.raises(OSError):
-        client.put(f"{registry}/api/PromsFormOrder", {"hang": True}, {"X-Delivery-Id": "h"})
+        client.request("PUT", f"{registry}/api/PromsFormOrder", {"hang": True}, {"X-Delivery-Id": "h"})
     with pytest.raises(OSError):
-        client.put("http://127.0.0.1:9/api/PromsFormOrder", {}, {"X-Delivery-Id": "x"})
+        client.request("PUT", "http://127.0.0.1:9/api/PromsFormOrder", {}, {"X-Delivery-Id": "x"})
 
 
 def test_a_stale_connection_is_not_retried_for_a_post(registry):

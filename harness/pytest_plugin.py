@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -24,6 +24,23 @@ POLL = 0.05  # seconds between looks for the ready file (waiting for a file, not
 
 class HarnessProcessError(RuntimeError):
     pass
+
+
+def wait_for_ready_file(path: Path, proc: subprocess.Popen, timeout: float, output: Callable[[], str],
+                        name: str, kill: Callable[[], None] | None = None) -> None:
+    """Until a process announces itself in its ready file, looking every POLL seconds and noticing when it
+    exits first: waiting for a process to start, not for behaviour. Raises HarnessProcessError with the
+    process's output; a process that never gets ready is killed (proc.kill() unless `kill` is given)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        try:
+            code = proc.wait(timeout=POLL)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                (kill or proc.kill)()
+                raise HarnessProcessError(f"no ready file after {timeout:g} s\n{output()}") from None
+            continue
+        raise HarnessProcessError(f"{name} exited with {code} before it was ready\n{output()}")
 
 
 class HarnessProcess:
@@ -47,16 +64,7 @@ class HarnessProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + timeout
-        while not self.ready_file.exists():
-            try:
-                code = self.proc.wait(timeout=POLL)  # the poll interval, and notices an early exit
-            except subprocess.TimeoutExpired:
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise HarnessProcessError(f"no ready file after {timeout:g} s\n{self.output()}") from None
-                continue
-            raise HarnessProcessError(f"eprox-harness up exited with {code} before it was ready\n{self.output()}")
+        wait_for_ready_file(self.ready_file, self.proc, timeout, self.output, "eprox-harness up", self.kill)
         self.info = json.loads(self.ready_file.read_text(encoding="utf-8"))
         return self.info
 

@@ -24,6 +24,7 @@ import requests
 import yaml
 from werkzeug.wrappers import Request, Response
 
+from harness.pytest_plugin import wait_for_ready_file
 from service_kit.clock import SimClock
 from service_kit.runtime import Runtime
 from service_kit.server import LiveServer
@@ -252,7 +253,7 @@ class ProxyProcess:
              "--ready-file", str(ready)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         log.close()
-        wait_for_file(ready, self.proc, timeout, self.log)
+        wait_for_ready_file(ready, self.proc, timeout, self.log, "the proxy")
         return self
 
     def kill(self) -> None:
@@ -287,21 +288,6 @@ def open_deliveries(database: Path) -> int:
         return db.execute("SELECT count(*) FROM deliveries WHERE state != 'done'").fetchone()[0]
     finally:
         db.close()
-
-
-def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float, output: Callable[[], str]) -> None:
-    """Until a process announces itself in a file (checking every 50 ms that it has not died): waiting for
-    a process to start, not for behaviour."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        try:
-            code = proc.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"no {path.name} after {timeout:g} s\n{output()}") from None
-            continue
-        raise AssertionError(f"the process exited with {code} before it was ready\n{output()}")
 
 
 def eventually(check: Callable[[], bool], timeout: float = WAIT, every: float = 0.05) -> bool:
@@ -398,6 +384,18 @@ class InProcessWorld:
     def eprom_orders(self, national_id: str) -> list[dict]:
         return self.session.get(f"{self.eprom_url}/_sim/orders", params={"nationalId": national_id},
                                 timeout=WAIT).json()
+
+    def answered_order(self, registry: str = "registry-a", form_data: dict | None = None,
+                       **fields) -> tuple[str, str, str]:
+        """A new patient ordered by `registry`, its Ordered status delivered, then answered and that
+        delivered too: (patient, the registry's order id, ePROM's order id)."""
+        patient = self.add_patient()
+        own = self.order(registry, patient, **fields)["id"]
+        self.settle()
+        (eprom_order,) = self.eprom_orders(patient)
+        self.answer(eprom_order["id"], form_data)
+        self.settle()
+        return patient, own, eprom_order["id"]
 
     def answer(self, eprom_order_id: str, form_data: dict | None = None) -> None:
         reply = self.session.post(f"{self.eprom_url}/_sim/orders/{eprom_order_id}/answer",

@@ -76,15 +76,10 @@ def test_an_answer_that_arrives_before_the_status_is_delivered_after_it(world):
 
 
 def test_a_late_linker_gets_each_earlier_update_once_even_when_they_are_resent(world):
-    patient = world.add_patient()
-    world.order("registry-a", patient)
-    world.settle()
-    (eprom_order,) = world.eprom_orders(patient)
-    world.answer(eprom_order["id"], {"q1": 2})
-    world.settle()
-    world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_order["id"]))
+    patient, _, eprom_id = world.answered_order("registry-a", {"q1": 2})
+    world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_id))
     b = world.order("registry-b", patient)["id"]
-    world.call("PUT", "/api/PromsFormOrder", json=status(eprom_order["id"]))
+    world.call("PUT", "/api/PromsFormOrder", json=status(eprom_id))
     world.settle()
     assert world.recorders["registry-b"].statuses(b) == ["Ordered", "Completed"]
     assert len(world.recorders["registry-b"].snapshot()) == 2

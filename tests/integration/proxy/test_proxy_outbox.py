@@ -182,12 +182,7 @@ def test_many_slow_callbacks_to_one_registry_use_only_its_own_lane(make_world):
 
 
 def test_a_late_linkers_replay_stops_at_its_first_failure_and_resumes_in_order(world):
-    patient = world.add_patient()
-    world.order("registry-a", patient)
-    world.settle()
-    (eprom_order,) = world.eprom_orders(patient)
-    world.answer(eprom_order["id"], {"q1": 2})
-    world.settle()
+    patient, _, _ = world.answered_order("registry-a", {"q1": 2})
     b_rec = world.recorders["registry-b"]
     b_rec.mode = "fail"
     b = world.order("registry-b", patient)["id"]  # its replay: Ordered, then Completed

@@ -111,12 +111,7 @@ def test_anyone_else_gets_exactly_the_404_of_a_document_that_does_not_exist(make
 
 def test_a_registry_that_links_after_the_answer_may_download_it_too(make_world):
     world = make_world(registries=["registry-a", "registry-b"])
-    patient = world.add_patient()
-    world.order("registry-a", patient, formId=SIGNED_FORM)
-    world.settle()
-    (eprom_order,) = world.eprom_orders(patient)
-    world.answer(eprom_order["id"])
-    world.settle()
+    patient, _, _ = world.answered_order("registry-a", formId=SIGNED_FORM)
     before = world.call("GET", "/api/ExternalDocument/" + [
         c for c in world.recorders["registry-a"].snapshot() if c.body["formOrderStatus"] == "Completed"
     ][0].body["signedFormId"], "registry-b")

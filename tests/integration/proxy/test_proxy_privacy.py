@@ -50,12 +50,7 @@ def test_the_answer_is_gone_from_the_database_file_when_the_lifetime_ends(make_w
 
 def test_a_signed_document_is_not_served_after_the_lifetime(make_world):
     world = make_world(lifetime_days=30)
-    patient = world.add_patient()
-    world.order("registry-a", patient, formId=SIGNED_FORM)
-    world.settle()
-    (eprom_order,) = world.eprom_orders(patient)
-    world.answer(eprom_order["id"])
-    world.settle()
+    world.answered_order("registry-a", formId=SIGNED_FORM)
     [done] = [c for c in world.recorders["registry-a"].snapshot() if c.body["formOrderStatus"] == "Completed"]
     document = f"/api/ExternalDocument/{done.body['signedFormId']}"
     assert world.call("GET", document, "registry-a").status_code == 200

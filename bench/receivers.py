@@ -68,14 +68,13 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str
     return method, path, headers, body
 
 
-def registry_handler(index: int, rec: Recorder):
+def keep_alive(answer):
+    """An asyncio connection handler serving HTTP/1.1 requests one after another on one connection:
+    `await answer(writer, method, path, headers, body)` writes each reply and returns True to close."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while (req := await read_request(reader)) is not None:
-                _, _, headers, body = req
-                writer.write(ACK)
-                await rec.record(index, body, headers.get("x-delivery-id"), time.monotonic())
-                if headers.get("connection", "").lower() == "close":
+                if await answer(writer, *req):
                     break
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -83,6 +82,14 @@ def registry_handler(index: int, rec: Recorder):
         finally:
             writer.close()
     return handle
+
+
+def registry_handler(index: int, rec: Recorder):
+    async def answer(writer, method, path, headers, body) -> bool:
+        writer.write(ACK)
+        await rec.record(index, body, headers.get("x-delivery-id"), time.monotonic())
+        return headers.get("connection", "").lower() == "close"
+    return keep_alive(answer)
 
 
 def control_handler(rec: Recorder):
@@ -99,32 +106,24 @@ def control_handler(rec: Recorder):
         except asyncio.TimeoutError:
             return predicate()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while (req := await read_request(reader)) is not None:
-                method, path, _, body = req
-                args = json.loads(body) if body else {}
-                if path == "/counts":
-                    reply(writer, {"total": rec.total, "unique": len(rec.unique), "byStatus": dict(rec.by_status),
-                                   "duplicates": rec.duplicates})
-                elif path == "/wait":
-                    ids, status = args["ids"], args["status"]
-                    done = await wait_for(lambda: all((status, i) in rec.first for i in ids),
-                                          float(args.get("timeout", 5)))
-                    reply(writer, {"done": done, "events": {i: rec.first[(status, i)] for i in ids
-                                                            if (status, i) in rec.first}})
-                elif path == "/wait_total":
-                    count = int(args["count"])
-                    done = await wait_for(lambda: len(rec.unique) >= count, float(args.get("timeout", 30)))
-                    reply(writer, {"done": done, "unique": len(rec.unique)})
-                else:
-                    reply(writer, {"ok": True})
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-    return handle
+    async def answer(writer, method, path, headers, body) -> bool:
+        args = json.loads(body) if body else {}
+        if path == "/counts":
+            reply(writer, {"total": rec.total, "unique": len(rec.unique), "byStatus": dict(rec.by_status),
+                           "duplicates": rec.duplicates})
+        elif path == "/wait":
+            ids, status = args["ids"], args["status"]
+            done = await wait_for(lambda: all((status, i) in rec.first for i in ids), float(args.get("timeout", 5)))
+            reply(writer, {"done": done, "events": {i: rec.first[(status, i)] for i in ids
+                                                    if (status, i) in rec.first}})
+        elif path == "/wait_total":
+            count = int(args["count"])
+            done = await wait_for(lambda: len(rec.unique) >= count, float(args.get("timeout", 30)))
+            reply(writer, {"done": done, "unique": len(rec.unique)})
+        else:
+            reply(writer, {"ok": True})
+        return False
+    return keep_alive(answer)
 
 
 async def main_async(control_port: int, ports: list[int]) -> None:

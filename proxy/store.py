@@ -131,7 +131,8 @@ CREATE TEMP VIEW IF NOT EXISTS link_writes AS
     SELECT NULL AS registry_order, NULL AS registry, NULL AS order_key, NULL AS created_at, NULL AS rule,
            NULL AS owner, NULL AS lease_until, NULL AS api_key, NULL AS path WHERE 0;
 -- a registry linked to an order: its link, its hold, and the order's updates so far queued for it
--- (statuses first, then the answer), leased to the process that will send them once the hold goes
+-- (statuses first, then the answer), leased to the process that will send them once the hold goes;
+-- ids as delivery_id() makes them, bodies as proxy.service.for_registry() makes them
 CREATE TEMP TRIGGER IF NOT EXISTS link_writes_insert INSTEAD OF INSERT ON link_writes BEGIN
     INSERT INTO registry_orders (id, registry, order_key, created_at, rule)
         VALUES (NEW.registry_order, NEW.registry, NEW.order_key, NEW.created_at, NEW.rule);

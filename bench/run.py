@@ -26,7 +26,8 @@ if __package__ in (None, ""):  # `python bench/run.py`
 
 from bench import bench_fanout, bench_orders, bench_store  # noqa: E402
 from bench.common import REPO, percentile  # noqa: E402
-from bench.world import GUNICORN_THREADS, GUNICORN_WORKERS, SERVERS, World, parse_server  # noqa: E402
+from bench.world import (  # noqa: E402
+    GUNICORN_THREADS, GUNICORN_WORKERS, SERVERS, World, default_eprom_server, parse_eprom_server, parse_server)
 
 TARGET_LINK_RATIO = 0.5
 TARGET_P99_MS = 50.0
@@ -58,6 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--registries", type=int, default=20, help="linked registries in the fan-out")
     ap.add_argument("--store-sizes", help="stored orders to compare, e.g. 1000,1000000")
     ap.add_argument("--store-count", type=int, help="counted orders per kind and size")
+    ap.add_argument("--eprom-server", default=None,
+                    help="the fake ePROM's server: werkzeug or gunicorn:1xT (default gunicorn:1x16 when gunicorn is "
+                         "installed, else werkzeug)")
     ap.add_argument("--store-server", default="werkzeug", help="the server for the stored-orders benchmark")
     ap.add_argument("--store-concurrency", type=int, default=1)
     ap.add_argument("--pin", action="store_true",
@@ -68,6 +72,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to this long for the machine's 1-minute load average to fall below 0.5")
     args = ap.parse_args(argv)
+    args.eprom_server = args.eprom_server or default_eprom_server()
+    try:
+        parse_eprom_server(args.eprom_server)
+    except ValueError as err:
+        ap.error(str(err))
     profile = PROFILES["full" if args.full else "quick"]
     args.profile = "full" if args.full else "quick"
     args.count = args.count or profile["count"]
@@ -94,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def environment() -> list[str]:
+def environment(eprom_server: str) -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     def ver(name: str) -> str:
@@ -114,7 +123,7 @@ def environment() -> list[str]:
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
         f"servers: werkzeug {ver('werkzeug')} threaded (thread per connection, as the harness), "
         f"gunicorn {ver('gunicorn')} -k gthread (default -w {GUNICORN_WORKERS} --threads {GUNICORN_THREADS}); "
-        f"Flask {ver('flask')}",
+        f"Flask {ver('flask')}; the fake ePROM under {eprom_server}",
         f"proxy/ at commit {git('rev-parse', '--short', 'HEAD')}"
         + (" with uncommitted changes in proxy/" if dirty else ""),
     ]
@@ -218,7 +227,7 @@ def report(args, orders, fanout, store) -> tuple[list[str], list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop our servers
-    env_lines = environment()
+    env_lines = environment(args.eprom_server)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="eprox-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"eprox benchmarks ({args.profile} run), work folder {workdir}", flush=True)
@@ -233,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
               f"and the figures will show it")
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     orders = fanout = store = None
-    world = World(workdir, registries=max(args.registries, 3), pin=args.pin)
+    world = World(workdir, registries=max(args.registries, 3), pin=args.pin, eprom_server=args.eprom_server)
     started = time.monotonic()
     failures: list[str] = []
 
@@ -275,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{counts['duplicates']} with an X-Delivery-Id already acknowledged; took {time.monotonic() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "profile": args.profile, "environment": environment(), "targets": targets,
+            "profile": args.profile, "environment": environment(args.eprom_server), "targets": targets,
             "orders": [dict(server=p.server, concurrency=p.concurrency, kind=p.kind, rps=p.rps,
                             rounds_rps=[r.rps for r in p.rounds], p50_ms=p.p50_ms, p99_ms=p.p99_ms, cpu=p.cpu,
                             drains_s=p.drains, duplicates=p.duplicates, notes=p.notes)

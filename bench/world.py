@@ -1,7 +1,10 @@
 """The processes a benchmark runs against, each in its own process on its own loopback port:
 
 - receivers: one asyncio process playing every registry (bench/receivers.py);
-- the fake ePROM, werkzeug threaded server, simulated clock, pump on;
+- the fake ePROM, simulated clock, pump on: under gunicorn (one gthread worker of 16 threads: its state is in
+  memory, so one process; keep-alive both ways) when gunicorn is installed, else the werkzeug threaded server.
+  It stands in for a remote service whose CPU would not be on this machine at all, so it runs the cheapest
+  way there is; the server under test is never changed by this;
 - the proxy under test, under werkzeug (service_kit.server.LiveServer, as the harness runs it) or under
   gunicorn (gthread worker: 1 worker, GUNICORN_THREADS threads), production-style (system clock, pump on);
 - the bare Flask + SQLite insert handler, under the same server with the same threads.
@@ -10,6 +13,7 @@ The load generator is the benchmark's own process. With pin=True the server unde
 gets CPU 1 to itself and everything else (load generator, fake ePROM, receivers) shares CPU 0."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -35,9 +39,21 @@ def parse_server(spec: str) -> tuple[str, int, int]:
 UNDER_TEST_CPU, OTHERS_CPU = {1}, {0}
 
 
+def default_eprom_server() -> str:
+    return "gunicorn:1x16" if importlib.util.find_spec("gunicorn") is not None else "werkzeug"
+
+
+def parse_eprom_server(spec: str) -> str:
+    """The fake ePROM keeps its state in memory: one process, whatever the server."""
+    if parse_server(spec)[1] != 1:
+        raise ValueError(f"the fake ePROM runs in one process: {spec!r} has more than one worker")
+    return spec
+
+
 class World:
-    def __init__(self, workdir: Path, registries: int = 20, pin: bool = False):
+    def __init__(self, workdir: Path, registries: int = 20, pin: bool = False, eprom_server: str | None = None):
         self.workdir = workdir
+        self.eprom_server = parse_eprom_server(eprom_server or default_eprom_server())
         self.pin = pin and (os.cpu_count() or 1) >= 2
         self.registry_ports = [free_port() for _ in range(registries)]
         self.control_port = free_port()
@@ -55,8 +71,8 @@ class World:
         self.receivers = self._start("receivers", ["-m", "bench.receivers", str(self.control_port),
                                                    ",".join(map(str, self.registry_ports))], self.control_port)
         config = self._write("eprom", {"eprom_api_key": EPROX_KEY, "proxy_url": f"http://{HOST}:{self.proxy_port}"})
-        self.eprom = self._start("eprom", ["-m", "bench.serve", "eprom", str(self.eprom_port), str(config)],
-                                 self.eprom_port, ready_path="/_sim/clock")
+        self.eprom = self._start_app("eprom", self.eprom_server, config, self.eprom_port, ready_path="/_sim/clock",
+                                     pin=False)
         for child in (self.receivers, self.eprom):
             if self.pin:
                 child.pin(OTHERS_CPU)
@@ -116,15 +132,18 @@ class World:
         self.children.append(child)
         return child
 
-    def _start_app(self, kind: str, server: str, config: Path, port: int) -> Child:
+    def _start_app(self, kind: str, server: str, config: Path, port: int, ready_path: str = "/",
+                   pin: bool = True) -> Child:
         name, workers, threads = parse_server(server)
         if name == "werkzeug":
-            child = self._start(f"{kind}-werkzeug", ["-m", "bench.serve", kind, str(port), str(config)], port)
+            child = self._start(f"{kind}-werkzeug", ["-m", "bench.serve", kind, str(port), str(config)], port,
+                                ready_path=ready_path)
         else:
             child = self._start(f"{kind}-gunicorn-{workers}x{threads}", [
                 "-m", "gunicorn", "-k", "gthread", "-w", str(workers), "--threads", str(threads),
                 "-b", f"{HOST}:{port}", "--log-level", "warning", "--graceful-timeout", "3", "--keep-alive", "5",
-                "bench.wsgi:create()"], port, env={"BENCH_APP": kind, "BENCH_CONFIG": str(config)})
-        if self.pin:
+                "bench.wsgi:create()"], port, env={"BENCH_APP": kind, "BENCH_CONFIG": str(config)},
+                ready_path=ready_path)
+        if self.pin and pin:
             child.pin(UNDER_TEST_CPU)
         return child

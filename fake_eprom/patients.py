@@ -30,7 +30,7 @@ from .patient_schema import (
     REAL_CHANNEL_NAMES,
 )
 from .reachability import ContactRegister, Profile, age_on, channels
-from .synthetic import PersonFactory, PostalAddress, birth_date_for_age, synthetic_id
+from .synthetic import Person, PersonFactory, PostalAddress, birth_date_for_age, synthetic_id
 
 PATIENT_FIELDS = tuple(PATIENT_SCHEMA["properties"])
 PROFILE_FIELDS = tuple(PATIENT_SCHEMA["properties"]["profile"]["anyOf"][0]["properties"])
@@ -182,15 +182,14 @@ class Population:
         """Someone nobody described: the default profile (so the channels their age allows), never answers."""
         birth = classify(national_id).birth_date
         assert birth is not None  # an orderable id always has one
-        person = self.persons.person(national_id)
-        return Patient(national_id, birth, person.name, self._default_profile(national_id, person.name))
+        person = self.persons.person(national_id)  # generated once: Faker is most of an order's cost here
+        return Patient(national_id, birth, person.name, self._default_profile(person))
 
     def all(self) -> list[Patient]:
         with self._lock:
             return list(self._patients.values())
 
-    def _default_profile(self, national_id: str, name: str, **given: Any) -> Profile:
-        person = self.persons.person(national_id, name)
+    def _default_profile(self, person: Person, **given: Any) -> Profile:
         defaults = {"contact_register": ContactRegister(person.email, person.mobile, self.contact_updated),
                     "postal_address": person.address}
         return Profile(**{**defaults, **given})
@@ -286,7 +285,7 @@ class Population:
             given["contact_register"] = _contact_register(raw["contactRegister"])
         if "postalAddress" in raw:
             given["postal_address"] = _postal_address(raw["postalAddress"])
-        return self._default_profile(national_id, name, **given)
+        return self._default_profile(self.persons.person(national_id, name), **given)
 
 
 # --- field parsers ------------------------------------------------------------------------

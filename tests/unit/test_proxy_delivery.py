@@ -159,3 +159,42 @@ def test_a_closed_lane_refuses_offered_work():
     lanes.close()
     assert lanes.offer("r", 1) is False
     assert lanes.busy() == 0
+
+
+@pytest.mark.parametrize("skipped", [False, True])
+def test_a_full_lane_wakes_the_pump_when_it_frees_up_only_if_due_work_was_left_waiting(skipped):
+    """offer() fills and drains a lane by itself; only a caller that found it full (saturated(), or a
+    dispatch that stopped there) needs the wake, and gets exactly one."""
+    gate, wakes = threading.Event(), []
+    lanes = DeliveryLanes(lambda r: None, lambda item: gate.wait(timeout=10), width=2,
+                          wake=lambda: wakes.append(1))
+    try:
+        for n in range(2):
+            assert lanes.offer("r", n)
+        if skipped:
+            assert lanes.saturated("r")
+        else:
+            assert lanes.dispatch(["other"]) == 0  # another lane's dispatch marks nothing on this one
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        lanes.close(wait=True)  # the drain threads have ended: any wake they were to give has been given
+        assert len(wakes) == (1 if skipped else 0)
+    finally:
+        gate.set()
+        lanes.close()
+
+
+def test_a_dispatch_that_stops_at_a_full_lane_gets_a_wake_once_it_has_room():
+    gate, wakes = threading.Event(), []
+    lanes = DeliveryLanes(lambda r: pytest.fail("a full lane is not claimed for"), lambda item: gate.wait(timeout=10),
+                          width=1, wake=lambda: wakes.append(1))
+    try:
+        assert lanes.offer("r", 0)
+        assert lanes.dispatch(["r"]) == 0
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        lanes.close(wait=True)
+        assert wakes == [1]
+    finally:
+        gate.set()
+        lanes.close()

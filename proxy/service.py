@@ -159,12 +159,14 @@ class ProxyService:
             if decision.outcome is Outcome.NO_ORDER:
                 return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
             if decision.outcome is Outcome.LINK:
-                return self._link(registry, body, decision, now)
+                linked = next(c for c in candidates if c.key == decision.link_to)
+                return self._link(registry, body, decision, now, linked.order_reply)
             forward = {**body, "metadata": forwarded_metadata}
             with self._eprom_call():
                 return self._forward_order(registry, body, forward, patient, form_id, decision)
 
-    def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime) -> OrderResult:
+    def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime,
+              order_reply: dict[str, Any]) -> OrderResult:
         registry_order = self.ids.uuid()
         replay = self.store.add_link(  # the order's updates so far: statuses first, then the answer
             registry_order=registry_order, registry=registry.name, order_key=decision.link_to, created_at=now,
@@ -173,9 +175,8 @@ class ProxyService:
         if replay:  # leased to this process: sent the moment the registry has its answer (release)
             with self._held_runs_lock:
                 self._held_runs[registry_order] = self._run(registry, replay, hold=registry_order)
-        order = self.store.order(decision.link_to)
         log.info("%s linked to order %s (rule %d)", registry.name, decision.link_to[:8], decision.rule)
-        return OrderResult(200, self._reply(body, registry_order, order.order_reply), decision, hold=registry_order)
+        return OrderResult(200, self._reply(body, registry_order, order_reply), decision, hold=registry_order)
 
     def _forward_order(self, registry: RegistryAccount, body: dict, forward: dict, patient: str, form_id: str,
                        decision: Decision) -> OrderResult:
@@ -308,7 +309,7 @@ class ProxyService:
         status it is about unusable (400); None when it may be taken in."""
         if not self._is_eprom(body):
             return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
-        problems = [p for p in schemas.violations(schema_id, body) if p.split(":")[0] in fields]
+        problems = schemas.field_violations(schema_id, body, fields)
         if problems:
             return 400, {"success": False, "message": problems[0]}
         return None

@@ -273,6 +273,18 @@ class _Lease:
             pass
 
 
+@dataclass(frozen=True)
+class StoredCandidate(Candidate):
+    """A candidate as the store read it: with what ePROM answered to its order, so that a registry linking
+    to it gets that answer without a second read."""
+
+    order_reply_json: str = "{}"
+
+    @property
+    def order_reply(self) -> dict[str, Any]:
+        return json.loads(self.order_reply_json)
+
+
 class ProxyStore:
     def __init__(self, path: Path | str, *, synchronous: str = "NORMAL"):
         self.path = str(path)
@@ -388,17 +400,19 @@ class ProxyStore:
         return generation
 
     # --- orders and links ---------------------------------------------------------------
-    def candidates(self, national_id: str, form_id: str, since: datetime) -> list[Candidate]:
+    def candidates(self, national_id: str, form_id: str, since: datetime) -> list[StoredCandidate]:
         rows = self._db().execute(
-            """SELECT o.seq, o.key, o.ordered_at, o.state, group_concat(r.registry, char(31)) AS linked
+            """SELECT o.seq, o.key, o.ordered_at, o.state, o.order_reply,
+                      group_concat(r.registry, char(31)) AS linked
                FROM eprom_orders o LEFT JOIN registry_orders r ON r.order_key = o.key
                WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ?
                GROUP BY o.key""",
             (national_id, form_id, ts(since)),
         ).fetchall()
         return [
-            Candidate(key=r["key"], ordered_at=from_ts(r["ordered_at"]), state=r["state"],
-                      linked=frozenset((r["linked"] or "").split("\x1f")) - {""}, seq=r["seq"])
+            StoredCandidate(key=r["key"], ordered_at=from_ts(r["ordered_at"]), state=r["state"],
+                            linked=frozenset((r["linked"] or "").split("\x1f")) - {""}, seq=r["seq"],
+                            order_reply_json=r["order_reply"])
             for r in rows
         ]
 

@@ -7,7 +7,9 @@ import copy
 import pytest
 
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.schemas import SCHEMAS, validate, violations
+from hypothesis import given, settings, strategies as st
+
+from eprom_protocol.schemas import SCHEMAS, field_violations, validate, violations
 
 ORDER_ID = "184738d0-3c39-e611-9c2a-34e6d72e03c7"  # the guide's example formOrderId
 RAND_12 = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
@@ -275,3 +277,29 @@ def test_every_violation_is_one_sentence_naming_its_field():
                                        "physicalAddress.fullName", "testMode"]):
         assert sentence.startswith(f"{field}: ")
         assert "\n" not in sentence
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 20) | st.floats(allow_nan=False)
+                     | st.sampled_from(["", " 1 ", "Ordered", "completed", "Sent", "nonsense", ORDER_ID, RAND_12,
+                                        ORDER_ID.upper(), ORDER_ID + "\n", "00000000-0000-0000-0000-000000000000"]),
+                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+                     max_leaves=4)
+
+
+@pytest.mark.parametrize("schema_id, base, fields", [
+    ("returned-form-callback", RETURNED_FORM, ("formOrderId", "formOrderStatus")),
+    ("message-status-callback", GUIDE_MESSAGE_STATUS, ("messageToCitizenId", "sentStatus")),
+    ("formorder-request", GUIDE_ORDER, ("formId", "distributionRule")),
+])
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_field_violations_are_exactly_the_full_checks_sentences_about_those_fields(schema_id, base, fields, data):
+    body = dict(base)
+    for name in sorted(set(base) | set(fields)):
+        choice = data.draw(st.sampled_from(["keep", "drop", "replace"]), label=name)
+        if choice == "drop":
+            body.pop(name, None)
+        elif choice == "replace":
+            body[name] = data.draw(_JSON, label=f"{name} value")
+    expected = [p for p in violations(schema_id, body) if p.split(":")[0] in fields]
+    assert field_violations(schema_id, body, fields) == expected

@@ -65,19 +65,13 @@ class DeliveryLanes(Generic[Work]):
         self._wake = wake
         self._active: dict[str, int] = {}
         self._queued: dict[str, deque[Work]] = {}
-        self._skipped: set[str] = set()  # full lanes that due work was left waiting for: wake() when they free up
         self._idle = threading.Condition()
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="proxy-lane")
 
     def saturated(self, registry: str) -> bool:
-        """Whether the lane is full. A caller that leaves due work waiting because of it hears wake() once
-        the lane has room again."""
         with self._idle:
-            full = self._active.get(registry, 0) >= self.width
-            if full:
-                self._skipped.add(registry)
-            return full
+            return self._active.get(registry, 0) >= self.width
 
     def busy(self) -> int:
         with self._idle:
@@ -102,7 +96,6 @@ class DeliveryLanes(Generic[Work]):
             while not self._closed:
                 with self._idle:
                     if self._active.get(registry, 0) >= self.width:
-                        self._skipped.add(registry)
                         break
                     self._active[registry] = self._active.get(registry, 0) + 1  # reserve room before claiming
                 try:
@@ -157,9 +150,9 @@ class DeliveryLanes(Generic[Work]):
                 if not queue:
                     del self._queued[registry]
                 return work
-            skipped = self._give_room(registry)
-        if skipped:
-            self._wake()  # due work was left waiting for this full lane: it has room now
+            was_full = self._give_room(registry)
+        if was_full:
+            self._wake()  # the lane was full: work that fell due meanwhile may wait for its room
         return None
 
     def _has_queued(self, registry: str) -> bool:
@@ -167,21 +160,17 @@ class DeliveryLanes(Generic[Work]):
             return bool(self._queued.get(registry))
 
     def _finished(self, registry: str) -> bool:
-        """Give back a lane's room; whether due work was left waiting while it was full."""
+        """Give back a lane's room; whether the lane was full until now."""
         with self._idle:
             return self._give_room(registry)
 
     def _give_room(self, registry: str) -> bool:
-        """Only a lane that someone found full and skipped wakes the pump when it frees up: a lane filled
-        by offer() alone (a burst of one registry's replays) drains its in-memory queue by itself."""
-        skipped = registry in self._skipped and self._active.get(registry, 0) >= self.width
-        if skipped:
-            self._skipped.discard(registry)
+        was_full = self._active.get(registry, 0) >= self.width
         self._active[registry] = self._active.get(registry, 0) - 1
         if self._active[registry] <= 0:
             del self._active[registry]
         self._idle.notify_all()
-        return skipped
+        return was_full
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Queued work counts as in flight: it is only ever queued behind a running drain, which takes it."""

@@ -261,61 +261,33 @@ def test_no_pump_thread_when_pump_is_off(clock):
 def test_advance_waits_for_held_work_before_moving_the_clock(timeline, clock):
     """A request still answering made work that belongs to the present: advance must not overtake it."""
     release = timeline.hold()
-    seen = []
-
-    class Work:
-        name = "held"
-
-        def __init__(self):
-            self.due = None
-
-        def next_due(self):
-            return self.due
-
-        def run_due(self, now):
-            seen.append(now)
-            self.due = None
-
-    work = Work()
+    journal = []
+    work = FakeWork("held", clock, journal)
     timeline.register(work)
     start = clock.now()
-    releaser = threading.Thread(target=lambda: (setattr(work, "due", start), release()))
+    releaser = threading.Thread(target=lambda: (work.add(start), release()))
     timer = threading.Timer(0.05, releaser.start)  # the response finishes while advance waits
     timer.start()
     timeline.advance(timedelta(days=1))
     timer.join()
-    assert seen == [start], "held work must run at the instant it was made, before the clock moved"
+    assert [now for _, _, now, _ in journal] == [start], \
+        "held work must run at the instant it was made, before the clock moved"
 
 
 def test_in_pump_is_true_only_on_the_pump_thread():
     seen, ran = [], threading.Event()
-
-    class Probe:
-        name = "probe"
-
-        def __init__(self):
-            self.due = None
-
-        def next_due(self):
-            return self.due
-
-        def run_due(self, now):
-            seen.append(timeline.in_pump())
-            self.due = None
-            ran.set()
-
     clock = SimClock()
     timeline = Timeline(clock, pump=True)
-    probe = Probe()
+    probe = FakeWork("probe", clock, [], on_run=lambda work, now: (seen.append(timeline.in_pump()), ran.set()))
     timeline.register(probe)
     assert timeline.in_pump() is False  # not started: no pump at all
     timeline.start()
     try:
-        probe.due = clock.now()
+        probe.add(clock.now())
         timeline.notify()
         assert ran.wait(timeout=10)
         assert seen == [True]
-        probe.due = clock.now()  # no notify(): the pump sleeps on
+        probe.add(clock.now())  # no notify(): the pump sleeps on
         timeline.settle()  # runs due work on this thread, which is not the pump
         assert False in seen and timeline.in_pump() is False
     finally:

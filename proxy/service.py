@@ -524,8 +524,7 @@ class ProxyService:
         """Store what the registry answered; whether it acknowledged."""
         now = self.clock.now()
         if reply.acknowledged:
-            self.store.mark_delivered(delivery.id, now)
-            if self.store.waiting_in_lane(delivery.registry_order):
+            if self.store.mark_delivered(delivery.id, now):
                 self.notify()  # an update that came meanwhile waited behind this one: the pump sends it now
             return True
         error = describe_failure(reply)

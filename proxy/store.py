@@ -652,14 +652,20 @@ class ProxyStore:
             return db.execute("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
                               (owner,)).rowcount
 
-    def mark_delivered(self, delivery_id: str, at: datetime) -> None:
+    def mark_delivered(self, delivery_id: str, at: datetime) -> bool:
+        """Record an acknowledged delivery; returns whether an update nobody has leased waits behind it in
+        its lane (what waiting_in_lane answers, asked in the same statement)."""
         with self._writing():  # one statement: SQLite makes it its own transaction
-            self._db().execute(
+            rows = self._db().execute(
                 """UPDATE deliveries SET state = 'done', body = NULL, attempts = attempts + 1,
                           last_attempt_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL
-                   WHERE id = ? AND state = 'pending'""",
+                   WHERE id = ? AND state = 'pending'
+                   RETURNING EXISTS (SELECT 1 FROM deliveries AS w
+                                     WHERE w.registry_order = deliveries.registry_order AND w.state = 'pending'
+                                       AND w.lease_owner IS NULL AND w.id != deliveries.id)""",
                 (ts(at), delivery_id),
-            )
+            ).fetchall()
+        return bool(rows and rows[0][0])
 
     def mark_failed(self, delivery_id: str, at: datetime, error: str, retry_at: datetime | None) -> None:
         """Schedule the next attempt, or park the delivery as dead when retry_at is None."""

@@ -34,7 +34,11 @@ class Timeline:
         self.clock = clock
         self._works: list[DueWork] = []
         self._run_lock = threading.RLock()
-        self._wake = threading.Condition()
+        # Two conditions on one lock: the pump waits on _wake, settle()/advance() on _released. A request's
+        # hold ends on every request, and waking the pump for it would cost a thread switch each time.
+        self._state_lock = threading.Lock()
+        self._wake = threading.Condition(self._state_lock)
+        self._released = threading.Condition(self._state_lock)
         self._woken = False
         self._holds = 0
         self._stopping = False
@@ -74,17 +78,18 @@ class Timeline:
         """Work a request has made but that may go only after its response has been sent: until the
         returned release() is called, settle() waits for it. release() is idempotent and wakes settle();
         whoever releases the work itself notify()s when it has something due (the pump then runs)."""
-        with self._wake:
+        with self._state_lock:
             self._holds += 1
-        released = threading.Event()
+        released = False
 
         def release() -> None:
-            if released.is_set():
-                return
-            released.set()
-            with self._wake:
+            nonlocal released
+            with self._state_lock:
+                if released:
+                    return
+                released = True
                 self._holds -= 1
-                self._wake.notify_all()
+                self._released.notify_all()
 
         return release
 
@@ -117,8 +122,8 @@ class Timeline:
             self._run_lock.release()
 
     def _wait_for_holds(self, timeout: float) -> None:
-        with self._wake:
-            self._wake.wait_for(lambda: self._holds == 0, timeout=timeout)
+        with self._released:
+            self._released.wait_for(lambda: self._holds == 0, timeout=timeout)
 
     def pending_now(self) -> int:
         now = self.clock.now()
@@ -152,7 +157,7 @@ class Timeline:
 
     def _pump(self) -> None:
         while True:
-            with self._wake:  # notify_all() for settle()'s sake alone does not run the pump
+            with self._wake:
                 if not (self._woken or self._stopping):
                     self._wake.wait_for(lambda: self._woken or self._stopping, timeout=self._idle_wait())
                 self._woken = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import select
 import socket
 import threading
 import urllib.request
@@ -102,11 +103,14 @@ class KeepAliveClient:
         key = (parts.scheme, parts.netloc)
         for attempt in (1, 2):
             connection = pool.pop(key, None)
+            if connection is not None and closed_while_idle(connection.sock):
+                connection.close()  # the other side's idle timeout: a new connection, never a failed call
+                connection = None
             reused = connection is not None
             if connection is None:
                 kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
                 connection = kind(parts.hostname, parts.port, timeout=timeout)
-            elif connection.sock is not None:
+            else:
                 connection.sock.settimeout(timeout)
             try:
                 connection.request(method, target, body=payload, headers=sent)
@@ -115,7 +119,7 @@ class KeepAliveClient:
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
                 if reused and attempt == 1 and method in self.RETRY_STALE:
-                    continue  # the other side had closed the idle connection: once more on a new one
+                    continue  # closed just as it was sent (after the idle check): once more on a new one
                 raise
             except (OSError, http.client.HTTPException):
                 connection.close()
@@ -126,6 +130,22 @@ class KeepAliveClient:
                 pool[key] = connection
             return response.status, data
         raise http.client.HTTPException("unreachable")  # pragma: no cover
+
+
+def closed_while_idle(sock: socket.socket | None) -> bool:
+    """Whether a kept connection, idle in the pool, has been closed by the other side (a server's keep-alive
+    timeout): it is readable, with nothing to read but the end. The check urllib3 makes before reusing a
+    connection; without it the next POST on it would fail, and a POST is never sent twice."""
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):  # closed descriptor
+        return True
 
 
 def error_kind(err: BaseException) -> str:

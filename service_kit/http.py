@@ -133,9 +133,10 @@ class KeepAliveClient:
 
 
 def closed_while_idle(sock: socket.socket | None) -> bool:
-    """Whether a kept connection, idle in the pool, has been closed by the other side (a server's keep-alive
-    timeout): it is readable, with nothing to read but the end. The check urllib3 makes before reusing a
-    connection; without it the next POST on it would fail, and a POST is never sent twice."""
+    """Whether a kept connection, idle in the pool, is no longer fit to send on: it is readable although no
+    answer is due, i.e. the other side closed it (a server's keep-alive timeout) or said something unasked
+    before closing. The check urllib3 makes before reusing a connection; without it the next POST on it
+    would fail, and a POST is never sent twice."""
     if sock is None:
         return True
     try:

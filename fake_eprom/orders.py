@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eprom_protocol import messages, schemas
+from eprom_protocol import messages
 from eprom_protocol.enums import DistributionRule as Rule, FormOrderStatus, NotificationChannel as Channel
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.national_id import mask, require_orderable
-from eprom_protocol.timefmt import iso, parse_instant
+from eprom_protocol.national_id import mask
+from eprom_protocol.order_request import check_order_basics
+from eprom_protocol.timefmt import iso
 
 from .callbacks import event_log
 from .config import OrderingSystem
@@ -56,17 +57,8 @@ class OrderRequest:
 
 def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: datetime) -> OrderRequest:
     """Check a request body in ePROM's order; raise ProtocolError(400) with the documented text."""
-    schemas.validate("formorder-request", body)
-    national_id = require_orderable(body["nationalId"]).value
-    on_behalf_of = body.get("onBehalfOfNationalId")
-    if on_behalf_of is not None:
-        on_behalf_of = require_orderable(on_behalf_of, "onBehalfOfNationalId").value
-    expiry = parse_instant(body["expiryDate"], "expiryDate")
-    if body.get("reminderDate") is not None:  # ignored, as by ePROM, but it must still be a date
-        parse_instant(body["reminderDate"], "reminderDate")
-    if expiry <= now:
-        raise ProtocolError(f"expiryDate: {body['expiryDate']!r} is not in the future "
-                            f"(the simulated clock says {iso(now)})")
+    basics = check_order_basics(body, now)
+    national_id, on_behalf_of, expiry = basics.national_id, basics.on_behalf_of, basics.expiry
     form_id = body["formId"]
     form = catalog.get(form_id.lower())
     if form is None:

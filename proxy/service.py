@@ -15,8 +15,8 @@ from typing import Any, Callable, Protocol
 from eprom_protocol import national_id, schemas
 from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
+from eprom_protocol.order_request import check_order_basics
 from eprom_protocol.schemas import UUID_RE
-from eprom_protocol.timefmt import parse_instant
 from service_kit.clock import Clock
 
 from .config import ProxyConfig, RegistryAccount
@@ -141,11 +141,7 @@ class ProxyService:
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
-        schemas.validate("formorder-request", body)
-        patient = national_id.require_orderable(body["nationalId"]).value
-        if body.get("onBehalfOfNationalId"):
-            national_id.require_orderable(body["onBehalfOfNationalId"], "onBehalfOfNationalId")
-        parse_instant(body["expiryDate"], "expiryDate")
+        patient = check_order_basics(body, self.clock.now()).national_id  # all ePROM checks without its catalog
         directives, forwarded_metadata = split_metadata(body.get("metadata"))
         form_id = body["formId"].lower()
         if registry.allowed_forms is not None and form_id not in registry.allowed_forms:

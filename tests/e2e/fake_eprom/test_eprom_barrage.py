@@ -10,14 +10,15 @@ from datetime import date
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from jsonschema import Draft202012Validator
 
 from eprom_protocol.enums import DistributionRule, NotificationChannel
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.national_id import require_orderable
 from eprom_protocol.timefmt import parse_instant
 from fake_eprom.patient_schema import PATIENT_SCHEMA
+
+from bad_input import BARRAGE, JSON, NOT_BOOL, NOT_STRING, bad_national_ids, fails
 
 pytestmark = pytest.mark.e2e
 
@@ -29,31 +30,6 @@ CATALOG = {RAND_12, PAPER_FORM, SIGNED_FORM, UNPUBLISHED_FORM}
 PDF_B64 = base64.b64encode(b"%PDF-1.4\n%x\n").decode()
 TIMEOUT = 10
 PATIENTS = Draft202012Validator(PATIENT_SCHEMA)
-
-BARRAGE = settings(max_examples=100, derandomize=True, deadline=None,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-                    | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                    max_leaves=8)
-NOT_STRING = JSON.filter(lambda v: not isinstance(v, str) and v is not None)
-NOT_BOOL = JSON.filter(lambda v: not isinstance(v, bool) and v is not None)
-
-
-def _fails(check, value) -> bool:
-    try:
-        check(value)
-    except (ProtocolError, ValueError, TypeError):
-        return True
-    return False
-
-
-def _bad_national_ids():
-    digits = st.text(alphabet="0123456789", min_size=11, max_size=11)
-    return st.one_of(NOT_STRING, st.text(max_size=14), digits, st.sampled_from(["81234567890", "26473900032"])
-                     ).filter(lambda v: _fails(require_orderable, v))
-
 
 def _bad_instant(value) -> bool:
     """Unparsable, or not after the simulated clock's start (2025-01-06T08:00Z)."""
@@ -73,11 +49,11 @@ def _bad_metadata(value) -> bool:
 BAD_ORDER_FIELDS = {
     "formId": st.one_of(NOT_STRING, st.text(max_size=40), st.uuids().map(str).filter(lambda u: u not in CATALOG),
                         st.just(UNPUBLISHED_FORM)),
-    "nationalId": _bad_national_ids(),
-    "onBehalfOfNationalId": _bad_national_ids(),
+    "nationalId": bad_national_ids(),
+    "onBehalfOfNationalId": bad_national_ids(),
     "expiryDate": st.one_of(NOT_STRING, st.text(max_size=30),
                             st.dates(max_value=date(2025, 1, 6)).map(str)).filter(_bad_instant),
-    "reminderDate": st.one_of(NOT_STRING, st.text(max_size=30)).filter(lambda v: _fails(lambda x: parse_instant(x, "r"),
+    "reminderDate": st.one_of(NOT_STRING, st.text(max_size=30)).filter(lambda v: fails(lambda x: parse_instant(x, "r"),
                                                                                       v)),
     "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(_bad_metadata)),
     "distributionRule": JSON.filter(lambda v: v is not None and not DistributionRule.is_valid(v)),
@@ -185,7 +161,7 @@ def _letter_doc(content=PDF_B64, main=True):
 
 
 LETTER_MUTATIONS = st.one_of(
-    _set("nationalId", _bad_national_ids()),
+    _set("nationalId", bad_national_ids()),
     _set("senderInfo", st.one_of(NOT_STRING.filter(lambda v: not isinstance(v, dict)),
                                  st.fixed_dictionaries({"organisationName": NOT_STRING}))),
     _set("messageInfo", st.one_of(NOT_STRING.filter(lambda v: not isinstance(v, dict)),

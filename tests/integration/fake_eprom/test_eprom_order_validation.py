@@ -121,7 +121,7 @@ def test_expiry_date_not_in_the_future_of_the_simulated_clock(sim, value):
     response = sim.order(expiryDate=value)
     assert response.status_code == 400
     assert message(response) == (f"expiryDate: {value!r} is not in the future "
-                                 f"(the simulated clock says 2025-01-06T08:00:00+00:00)")
+                                 f"(it is now 2025-01-06T08:00:00+00:00)")
 
 
 def test_expiry_date_a_second_ahead_is_fine(sim):

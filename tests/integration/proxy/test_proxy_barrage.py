@@ -1,0 +1,202 @@
+"""A barrage of bad input against the live proxy (real HTTP on loopback; fake ePROM and registries behind
+it): malformed orders and letters, bodies that are not JSON objects, missing and unknown keys, forged and
+malformed ePROM callbacks, documents asked for by made-up ids. Each gets a 4xx with a JSON message (a
+callback's also says success false), never a 500; no message echoes a national id or ePROX's key; and
+nothing changes: not one row in any of the proxy's tables, not one order at ePROM. Hypothesis,
+derandomized: the same requests on every run."""
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+import requests
+from hypothesis import given, strategies as st
+
+from eprom_protocol.enums import DistributionRule, FormOrderStatus
+from eprom_protocol.timefmt import parse_instant
+from fake_eprom.forms import default_catalog
+
+from bad_input import BARRAGE, JSON, NOT_BOOL, NOT_STRING, bad_national_ids, fails
+from proxy_world import EPROX_KEY, order_body
+
+ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{11}(?!\d)")
+CATALOG = {form.id for form in default_catalog()}
+KEYS = {"registry-a": None, "registry-b": None}
+
+
+def _unparsable_instant(value) -> bool:
+    return fails(lambda v: parse_instant(v, "expiryDate"), value)
+
+
+def _not_object_json_text(value: str) -> bool:
+    import json
+    try:
+        return not isinstance(json.loads(value), dict)
+    except (ValueError, RecursionError):
+        return True
+
+
+BAD_ORDER_FIELDS = {
+    "formId": st.one_of(NOT_STRING, st.uuids().map(str).filter(lambda u: u not in CATALOG)),
+    "nationalId": bad_national_ids(),
+    "onBehalfOfNationalId": bad_national_ids(),
+    "expiryDate": st.one_of(NOT_STRING, st.text(max_size=30)).filter(_unparsable_instant),
+    "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(_not_object_json_text)),
+    "distributionRule": JSON.filter(lambda v: v is not None and not DistributionRule.is_valid(v)),
+    "dontStoreCompletedFormInPha": NOT_BOOL,
+    "mustBeSigned": NOT_BOOL,
+    "testMode": NOT_BOOL,
+}
+ORDER_MUTATIONS = st.one_of(
+    *[strategy.map(lambda value, field=field: (field, value)) for field, strategy in BAD_ORDER_FIELDS.items()],
+    st.sampled_from(["formId", "nationalId", "expiryDate"]).map(lambda field: (field, ...)),
+)
+
+
+def mutated(body: dict, mutations: list[tuple[str, object]]) -> dict:
+    body = dict(body)
+    for field, value in mutations:
+        if value is ...:
+            body.pop(field, None)
+        else:
+            body[field] = value
+    return body
+
+
+@pytest.fixture
+def barrage(world):
+    """One order placed and its Ordered status delivered before the barrage: everything must stay so."""
+    patient = world.add_patient()
+    world.order("registry-a", patient)
+    world.settle()
+    before = snapshot(world)
+    assert before["deliveries"] == 1 and before["eprom orders"] == 1
+    return world, patient, before
+
+
+def snapshot(world) -> dict[str, int]:
+    """Rows in every table of the proxy's database, and the orders and letters ePROM holds."""
+    with sqlite3.connect(f"file:{world.config.database_path}?mode=ro", uri=True) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    session = world.session
+    counts["eprom orders"] = len(session.get(f"{world.eprom_url}/_sim/orders", timeout=10).json())
+    counts["eprom letters"] = len(session.get(f"{world.eprom_url}/_sim/messages", timeout=10).json())
+    return counts
+
+
+def refused(response: requests.Response, statuses=(400,), callback: bool = False) -> None:
+    assert response.status_code in statuses, (response.status_code, response.text)
+    body = response.json()
+    message = body.get("message")
+    assert isinstance(message, str) and message, body
+    assert set(body) == ({"success", "message"} if callback else {"message"}), body
+    if callback:
+        assert body["success"] is False
+    assert not ELEVEN_DIGITS.search(message), f"a national id echoed: {message!r}"
+    assert EPROX_KEY not in message
+
+
+def send(world, path: str, body=None, *, registry: str | None = "registry-a", data: bytes | None = None,
+         method: str = "POST") -> requests.Response:
+    kwargs = {"data": data, "headers": {"Content-Type": "application/json"}} if data is not None else {"json": body}
+    return world.call(method, path, registry, **kwargs)
+
+
+@BARRAGE
+@given(mutations=st.lists(ORDER_MUTATIONS, min_size=1, max_size=3))
+def test_malformed_orders_are_refused_and_change_nothing(barrage, mutations):
+    world, patient, before = barrage
+    registry = "registry-b"  # a valid order of registry-b for this patient would link: none may
+    refused(send(world, "/api/v2/formorder", mutated(order_body(patient), mutations), registry=registry))
+    assert snapshot(world) == before
+
+
+@BARRAGE
+@given(body=st.one_of(JSON.filter(lambda v: not isinstance(v, dict)),
+                      st.dictionaries(st.text(max_size=8), JSON, max_size=4)))
+def test_bodies_that_are_not_orders_or_letters(barrage, body):
+    world, _, before = barrage
+    refused(send(world, "/api/v2/formorder", body))
+    refused(send(world, "/api/v2/messagetocitizen", body))
+    assert snapshot(world) == before
+
+
+@BARRAGE
+@given(raw=st.binary(max_size=200))
+def test_bytes_that_are_not_json(barrage, raw):
+    world, _, before = barrage
+    refused(send(world, "/api/v2/formorder", data=raw))
+    refused(send(world, "/api/v2/messagetocitizen", data=raw))
+    for path in ("/api/PromsFormOrder", "/api/MessageToCitizen"):  # bytes that are JSON lack ePROX's key: 401
+        refused(send(world, path, data=raw, registry=None, method="PUT"), (400, 401), callback=True)
+    assert snapshot(world) == before
+
+
+@BARRAGE
+@given(key=st.one_of(st.none(), st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1,
+                                        max_size=20)))
+def test_missing_or_unknown_keys_get_nothing_done(barrage, key):
+    world, patient, before = barrage
+    headers = {} if key is None else {"Authorization": f"Basic {key}"}
+    for path, body in (("/api/v2/formorder", order_body(patient)), ("/api/v2/messagetocitizen", {})):
+        response = world.session.post(f"{world.proxy_url}{path}", json=body, headers=headers, timeout=10)
+        refused(response, (401,) if key is None else (400,))
+    assert snapshot(world) == before
+
+
+CALLBACK_FIELDS = st.dictionaries(st.sampled_from(["formOrderId", "formOrderStatus", "apiKey", "formData",
+                                                   "isPatientInitiated", "signedFormId", "x"]), JSON, max_size=5)
+
+
+@BARRAGE
+@given(body=CALLBACK_FIELDS, with_key=st.booleans(), order_id=st.one_of(st.none(), st.uuids().map(str)),
+       status=st.one_of(st.none(), st.sampled_from([s.name for s in FormOrderStatus]), JSON))
+def test_forged_or_malformed_ePROM_callbacks_store_nothing(barrage, body, with_key, order_id, status):
+    """Without ePROX's key: 401. With it, an unusable id or status: 400; an id nobody ordered (and no call to
+    ePROM in flight that it could belong to): 404. Patient-initiated answers are acknowledged and dropped."""
+    world, _, before = barrage
+    body = dict(body)
+    if with_key:
+        body["apiKey"] = EPROX_KEY
+    elif body.get("apiKey") == EPROX_KEY:
+        del body["apiKey"]
+    if order_id is not None:
+        body["formOrderId"] = order_id
+    if status is not None:
+        body["formOrderStatus"] = status
+    response = send(world, "/api/PromsFormOrder", body, registry=None, method="PUT")
+    if response.status_code == 200:  # only an unordered, patient-initiated answer may get a yes
+        assert with_key and body.get("isPatientInitiated") is True and response.json() == {"success": True}
+    else:
+        refused(response, (401,) if not with_key else (400, 404), callback=True)
+    assert snapshot(world) == before
+
+
+@BARRAGE
+@given(document_id=st.one_of(st.uuids().map(str), st.text(alphabet=st.characters(min_codepoint=48,
+                                                                                  max_codepoint=122),
+                                                           min_size=1, max_size=40)))
+def test_documents_by_made_up_ids_are_not_found(barrage, document_id):
+    world, _, before = barrage
+    response = world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a")
+    refused(response, (404,))
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("fields", [{"onBehalfOfNationalId": ""}, {"onBehalfOfNationalId": "12345678901"},
+                                    {"expiryDate": "2020-01-01"}, {"reminderDate": "tomorrow"}],
+                         ids=["empty on-behalf-of", "on-behalf-of not a national id", "expiry in the past",
+                              "reminder not a date"])
+def test_an_order_that_would_link_is_refused_in_ePROMs_words_when_ePROM_would_refuse_it(barrage, fields):
+    """ePROM never sees an order the proxy links, so the proxy checks it as ePROM would (before ePROM's
+    catalog: eprom_protocol.order_request); both give the same message."""
+    world, patient, before = barrage
+    body = order_body(patient, **fields)
+    at_proxy = send(world, "/api/v2/formorder", body, registry="registry-b")
+    at_eprom = world.session.post(f"{world.eprom_url}/api/v2/formorder", json=body, timeout=10,
+                                  headers={"Authorization": f"Basic {EPROX_KEY}"})
+    refused(at_proxy)
+    assert at_eprom.status_code == 400 and at_proxy.json() == at_eprom.json()
+    assert snapshot(world) == before

@@ -1,0 +1,35 @@
+"""Hypothesis strategies for bad input, shared by the barrages against the live servers (the fake ePROM's
+in tests/e2e/fake_eprom, the proxy's in tests/integration/proxy): any JSON, JSON of the wrong type, and
+national ids no service may accept."""
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings, strategies as st
+
+from eprom_protocol.messages import ProtocolError
+from eprom_protocol.national_id import require_orderable
+
+#: Derandomized: the same requests on every run. A barrage shares one live world across its examples (each
+#: example must leave it as it was), hence the function-scoped fixture.
+BARRAGE = settings(max_examples=100, derandomize=True, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=8)
+NOT_STRING = JSON.filter(lambda v: not isinstance(v, str) and v is not None)
+NOT_BOOL = JSON.filter(lambda v: not isinstance(v, bool) and v is not None)
+
+
+def fails(check, value) -> bool:
+    try:
+        check(value)
+    except (ProtocolError, ValueError, TypeError):
+        return True
+    return False
+
+
+def bad_national_ids():
+    digits = st.text(alphabet="0123456789", min_size=11, max_size=11)
+    return st.one_of(NOT_STRING, st.text(max_size=14), digits, st.sampled_from(["81234567890", "26473900032"])
+                     ).filter(lambda v: fails(require_orderable, v))

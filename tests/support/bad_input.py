@@ -3,6 +3,8 @@ in tests/e2e/fake_eprom, the proxy's in tests/integration/proxy): any JSON, JSON
 national ids no service may accept."""
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, settings, strategies as st
 
 from eprom_protocol.messages import ProtocolError
@@ -33,3 +35,11 @@ def bad_national_ids():
     digits = st.text(alphabet="0123456789", min_size=11, max_size=11)
     return st.one_of(NOT_STRING, st.text(max_size=14), digits, st.sampled_from(["81234567890", "26473900032"])
                      ).filter(lambda v: fails(require_orderable, v))
+
+
+def not_json_object_text(value: str) -> bool:
+    """A metadata text that is not a JSON object (what ePROM's metadata must be)."""
+    try:
+        return not isinstance(json.loads(value), dict)
+    except (ValueError, RecursionError):
+        return True

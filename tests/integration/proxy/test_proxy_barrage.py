@@ -13,28 +13,19 @@ import pytest
 import requests
 from hypothesis import given, strategies as st
 
-from eprom_protocol.enums import DistributionRule, FormOrderStatus
+from eprom_protocol.enums import DistributionRule, FormOrderStatus, SentStatus
 from eprom_protocol.timefmt import parse_instant
 from fake_eprom.forms import default_catalog
 
-from bad_input import BARRAGE, JSON, NOT_BOOL, NOT_STRING, bad_national_ids, fails
+from bad_input import BARRAGE, JSON, NOT_BOOL, NOT_STRING, bad_national_ids, fails, not_json_object_text
 from proxy_world import EPROX_KEY, order_body
 
 ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{11}(?!\d)")
 CATALOG = {form.id for form in default_catalog()}
-KEYS = {"registry-a": None, "registry-b": None}
 
 
 def _unparsable_instant(value) -> bool:
     return fails(lambda v: parse_instant(v, "expiryDate"), value)
-
-
-def _not_object_json_text(value: str) -> bool:
-    import json
-    try:
-        return not isinstance(json.loads(value), dict)
-    except (ValueError, RecursionError):
-        return True
 
 
 BAD_ORDER_FIELDS = {
@@ -42,7 +33,7 @@ BAD_ORDER_FIELDS = {
     "nationalId": bad_national_ids(),
     "onBehalfOfNationalId": bad_national_ids(),
     "expiryDate": st.one_of(NOT_STRING, st.text(max_size=30)).filter(_unparsable_instant),
-    "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(_not_object_json_text)),
+    "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(not_json_object_text)),
     "distributionRule": JSON.filter(lambda v: v is not None and not DistributionRule.is_valid(v)),
     "dontStoreCompletedFormInPha": NOT_BOOL,
     "mustBeSigned": NOT_BOOL,
@@ -146,29 +137,38 @@ def test_missing_or_unknown_keys_get_nothing_done(barrage, key):
     assert snapshot(world) == before
 
 
-CALLBACK_FIELDS = st.dictionaries(st.sampled_from(["formOrderId", "formOrderStatus", "apiKey", "formData",
-                                                   "isPatientInitiated", "signedFormId", "x"]), JSON, max_size=5)
+CALLBACKS = {  # path: (its id field, its status field, the statuses it knows)
+    "/api/PromsFormOrder": ("formOrderId", "formOrderStatus", [s.name for s in FormOrderStatus]),
+    "/api/MessageToCitizen": ("messageToCitizenId", "sentStatus", [s.name for s in SentStatus]),
+}
+CALLBACK_FIELDS = st.dictionaries(st.sampled_from(["formOrderId", "formOrderStatus", "messageToCitizenId",
+                                                   "sentStatus", "apiKey", "formData", "isPatientInitiated",
+                                                   "signedFormId", "x"]), JSON, max_size=5)
 
 
 @BARRAGE
-@given(body=CALLBACK_FIELDS, with_key=st.booleans(), order_id=st.one_of(st.none(), st.uuids().map(str)),
-       status=st.one_of(st.none(), st.sampled_from([s.name for s in FormOrderStatus]), JSON))
-def test_forged_or_malformed_ePROM_callbacks_store_nothing(barrage, body, with_key, order_id, status):
-    """Without ePROX's key: 401. With it, an unusable id or status: 400; an id nobody ordered (and no call to
-    ePROM in flight that it could belong to): 404. Patient-initiated answers are acknowledged and dropped."""
+@given(path=st.sampled_from(sorted(CALLBACKS)), body=CALLBACK_FIELDS, with_key=st.booleans(),
+       callback_id=st.one_of(st.none(), st.uuids().map(str)), status=st.one_of(st.none(), JSON, st.sampled_from(
+           sorted({name for _, _, names in CALLBACKS.values() for name in names}))))
+def test_forged_or_malformed_ePROM_callbacks_store_nothing(barrage, path, body, with_key, callback_id, status):
+    """Without ePROX's key: 401. With it, an unusable id or status: 400; an id nobody ordered or sent (and no
+    call to ePROM in flight that it could belong to): 404. Patient-initiated answers are acknowledged and
+    dropped."""
     world, _, before = barrage
+    id_field, status_field, _ = CALLBACKS[path]
     body = dict(body)
     if with_key:
         body["apiKey"] = EPROX_KEY
     elif body.get("apiKey") == EPROX_KEY:
         del body["apiKey"]
-    if order_id is not None:
-        body["formOrderId"] = order_id
+    if callback_id is not None:
+        body[id_field] = callback_id
     if status is not None:
-        body["formOrderStatus"] = status
-    response = send(world, "/api/PromsFormOrder", body, registry=None, method="PUT")
+        body[status_field] = status
+    response = send(world, path, body, registry=None, method="PUT")
     if response.status_code == 200:  # only an unordered, patient-initiated answer may get a yes
-        assert with_key and body.get("isPatientInitiated") is True and response.json() == {"success": True}
+        assert path == "/api/PromsFormOrder" and with_key and body.get("isPatientInitiated") is True
+        assert response.json() == {"success": True}
     else:
         refused(response, (401,) if not with_key else (400, 404), callback=True)
     assert snapshot(world) == before

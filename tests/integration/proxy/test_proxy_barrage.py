@@ -6,6 +6,7 @@ nothing changes: not one row in any of the proxy's tables, not one order at ePRO
 derandomized: the same requests on every run."""
 from __future__ import annotations
 
+import base64
 import re
 import sqlite3
 
@@ -199,4 +200,42 @@ def test_an_order_that_would_link_is_refused_in_ePROMs_words_when_ePROM_would_re
                                   headers={"Authorization": f"Basic {EPROX_KEY}"})
     refused(at_proxy)
     assert at_eprom.status_code == 400 and at_proxy.json() == at_eprom.json()
+    assert snapshot(world) == before
+
+
+PDF_B64 = base64.b64encode(b"%PDF-1.4\n%x\n").decode()
+
+
+def valid_letter(patient: str) -> dict:
+    return {"nationalId": patient, "senderInfo": {"organisationName": "Register"}, "messageInfo": {"title": "Brev"},
+            "documentCollection": {"documents": [{"isMainDocument": True, "content": PDF_B64}]},
+            "notificationPriorityList": ["Helsenorge"]}
+
+
+LETTER_MUTATIONS = st.one_of(
+    st.tuples(st.just("nationalId"), bad_national_ids()),
+    st.tuples(st.sampled_from(["senderInfo", "messageInfo"]), NOT_STRING.filter(lambda v: not isinstance(v, dict))),
+    st.tuples(st.just("documentCollection"), st.one_of(
+        st.just({}), st.just({"documents": []}), st.just([]), st.text(max_size=20),
+        st.text(max_size=40).map(lambda t: {"documents": [{"isMainDocument": True, "content": t}]}),
+        NOT_STRING.map(lambda v: {"documents": [{"isMainDocument": True, "content": v}]}))),
+    st.tuples(st.just("notificationPriorityList"), st.one_of(st.just([]), st.just(["None"]), NOT_STRING.filter(
+        lambda v: not isinstance(v, list)))),
+    st.sampled_from(["nationalId", "documentCollection"]).map(lambda field: (field, ...)),
+)
+
+
+def test_a_valid_letter_goes_through(barrage):
+    """The barrage below mutates this letter: as it is, ePROM takes it (so the refusals are the mutations')."""
+    world, patient, _ = barrage
+    response = send(world, "/api/v2/messagetocitizen", valid_letter(patient))
+    assert response.status_code == 200, response.text
+
+
+@BARRAGE
+@given(mutations=st.lists(LETTER_MUTATIONS, min_size=1, max_size=3))
+def test_malformed_letters_are_refused_and_change_nothing(barrage, mutations):
+    world, patient, before = barrage
+    response = send(world, "/api/v2/messagetocitizen", mutated(valid_letter(patient), mutations))
+    refused(response)
     assert snapshot(world) == before

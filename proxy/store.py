@@ -175,6 +175,13 @@ MIGRATIONS = (
 )
 
 DELIVERY_STATES = ("pending", "done", "dead")
+#: An update waiting in one registry order's lane that no process is sending: only a pump claim will (it must
+#: be woken). Stated once, asked by waiting_in_lane and, about the lane of the delivery it records, by
+#: mark_delivered.
+UNLEASED_IN_LANE = ("SELECT 1 FROM deliveries AS w WHERE w.registry_order = {lane} AND w.state = 'pending' "
+                    "AND w.lease_owner IS NULL")
+_WAITING_IN_LANE = UNLEASED_IN_LANE.format(lane="?") + " LIMIT 1"
+_WAITING_BEHIND = UNLEASED_IN_LANE.format(lane="deliveries.registry_order") + " AND w.id != deliveries.id"
 MESSAGE_PREFIX = "message:"
 
 
@@ -588,9 +595,7 @@ class ProxyStore:
 
     def waiting_in_lane(self, registry_order: str) -> bool:
         """Whether a delivery nobody has leased waits in this registry order's lane (behind one just sent)."""
-        return self._db().execute(
-            "SELECT 1 FROM deliveries WHERE registry_order = ? AND state = 'pending' AND lease_owner IS NULL LIMIT 1",
-            (registry_order,)).fetchone() is not None
+        return self._db().execute(_WAITING_IN_LANE, (registry_order,)).fetchone() is not None
 
     @staticmethod
     def pending_lanes(db: sqlite3.Connection, order_key: str) -> set[str]:
@@ -657,12 +662,9 @@ class ProxyStore:
         its lane (what waiting_in_lane answers, asked in the same statement)."""
         with self._writing():  # one statement: SQLite makes it its own transaction
             rows = self._db().execute(
-                """UPDATE deliveries SET state = 'done', body = NULL, attempts = attempts + 1,
-                          last_attempt_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL
-                   WHERE id = ? AND state = 'pending'
-                   RETURNING EXISTS (SELECT 1 FROM deliveries AS w
-                                     WHERE w.registry_order = deliveries.registry_order AND w.state = 'pending'
-                                       AND w.lease_owner IS NULL AND w.id != deliveries.id)""",
+                f"""UPDATE deliveries SET state = 'done', body = NULL, attempts = attempts + 1,
+                           last_attempt_at = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL
+                    WHERE id = ? AND state = 'pending' RETURNING EXISTS ({_WAITING_BEHIND})""",
                 (ts(at), delivery_id),
             ).fetchall()
         return bool(rows and rows[0][0])
@@ -699,6 +701,7 @@ class ProxyStore:
                 """UPDATE deliveries SET lease_until = ?
                    WHERE id = ? AND lease_owner = ? AND lease_until = ? AND state = 'pending'""",
                 (until, delivery_id, owner, held_until)).rowcount == 1
+
     def park_unconfigured(self, registries: list[str], at: datetime) -> int:
         """Deliveries to registries no longer in the configuration can never go: park them as dead."""
         marks = ",".join("?" * len(registries)) or "''"

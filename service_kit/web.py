@@ -3,7 +3,6 @@ input), strict JSON-object bodies and the `Authorization: Basic <apiKey>` header
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
@@ -81,12 +80,13 @@ def after_response(response: Response, hold: Callable[[], Callable[[], None]], r
     """Run release() once the response has been sent, and make the timeline's settle() wait for that:
     callbacks a request created must not reach anyone before the caller has its own answer."""
     timeline_release = hold()
-    done = threading.Event()
+    done = False
 
     def _release() -> None:
-        if done.is_set():  # a response may be closed twice (see service_kit.server.ClosingRequestHandler)
+        nonlocal done
+        if done:  # a response may be closed twice, on its thread (see service_kit.server.ClosingRequestHandler)
             return
-        done.set()
+        done = True
         try:
             release()
         finally:

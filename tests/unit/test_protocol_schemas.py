@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from eprom_protocol.messages import ProtocolError
 from hypothesis import given, settings, strategies as st
 
+from eprom_protocol.messages import ProtocolError
 from eprom_protocol.schemas import SCHEMAS, field_violations, validate, violations
 
 ORDER_ID = "184738d0-3c39-e611-9c2a-34e6d72e03c7"  # the guide's example formOrderId

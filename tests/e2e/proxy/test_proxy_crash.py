@@ -20,7 +20,6 @@ REGISTRIES = ["reg-a", "reg-b", "reg-c"]
 STATUSES = ("Ordered", "Completed")
 
 
-
 def acknowledged_updates(recorder) -> set[tuple[str, str]]:
     return {(c.body["formOrderId"], c.body["formOrderStatus"]) for c in recorder.acknowledged()}
 

@@ -22,7 +22,6 @@ REGISTRIES = ["reg-a", "reg-b", "reg-c"]
 PATIENTS = 12
 
 
-
 @pytest.mark.parametrize("seed", [3, 11, 29])
 def test_sigkill_while_orders_of_every_kind_are_in_flight_loses_nothing(tmp_path, eprom_side_factory, seed):
     port = free_port()

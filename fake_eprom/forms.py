@@ -11,9 +11,55 @@ from typing import Any
 
 import yaml
 
+from eprom_protocol.schemas import UUID_PATTERN
+
 QUESTION_TYPES = ("choice", "number", "text")
 DEFAULT_CATALOG_RESOURCE = "catalog/default_catalog.yaml"
 RAND_12_ID = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
+
+
+QUESTION_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "text", "type"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "text": {"type": "string", "minLength": 1},
+        "type": {"enum": list(QUESTION_TYPES)},
+        "required": {"type": "boolean", "description": "default true; an optional question is left out now and then"},
+        "options": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["value", "text"],
+            "properties": {"value": {}, "text": {"type": "string"}}}},
+        "min": {"type": "integer"},
+        "max": {"type": "integer"},
+        "examples": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+    },
+    "allOf": [
+        {"if": {"properties": {"type": {"const": "choice"}}, "required": ["type"]}, "then": {"required": ["options"]}},
+        {"if": {"properties": {"type": {"const": "number"}}, "required": ["type"]},
+         "then": {"required": ["min", "max"]}},
+        {"if": {"properties": {"type": {"const": "text"}}, "required": ["type"]}, "then": {"required": ["examples"]}},
+    ],
+}
+
+#: A form in the catalog data format (what parse_catalog reads), for the harness's configuration to check extra
+#: forms with; parse_catalog also checks what no schema can say (unique ids, min <= max).
+FORM_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name"],
+    "properties": {
+        "id": {"type": "string", "pattern": UUID_PATTERN},
+        "name": {"type": "string", "minLength": 1},
+        "published": {"type": "boolean"},
+        "paperEnabled": {"type": "boolean"},
+        "mustBeSigned": {"type": "boolean"},
+        "questions": {"type": "array", "items": QUESTION_SCHEMA},
+        "owner": {"type": "string", "minLength": 1,
+                  "description": "the ordering system that gets the answer when a patient orders the form by "
+                                 "themself; in a harness that is ePROX, named 'eprox' at the fake ePROM"},
+    },
+}
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from jsonschema import Draft202012Validator
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.schemas import UUID_PATTERN
 from eprom_protocol.timefmt import parse_duration, parse_instant
+from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
 from service_kit.clock import DEFAULT_SIM_START
 
 from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
 
-__all__ = ["CONFIG_SCHEMA", "FORM_SCHEMA", "ConfigError", "HarnessConfig", "RegistrySpec", "config_from_dict",
+__all__ = ["CONFIG_SCHEMA", "ConfigError", "HarnessConfig", "RegistrySpec", "config_from_dict",
            "example_config", "load_config", "topology_rule_problems"]
 
 _Loader = Loader  # the name earlier code and tests know
@@ -30,7 +31,6 @@ DEFAULT_REGISTRIES = ("registry-a", "registry-b")
 DEFAULT_LIFETIME_DAYS = 365
 POPULATIONS = ("open", "strict")
 CHANNEL_FORMATS = ("number", "name")
-QUESTION_TYPES = ("choice", "number", "text")
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 RESERVED_NAMES = ("eprom", "proxy")  # the transcript names the other two servers so
 URL_PATTERN = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
@@ -41,48 +41,6 @@ PATTERN_WORDS.update({
                    "at most 63 characters"),
     URL_PATTERN: "is not an http:// or https:// base URL (no query or fragment)",
 })
-
-_QUESTION_SCHEMA: dict = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "text", "type"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "text": {"type": "string", "minLength": 1},
-        "type": {"enum": list(QUESTION_TYPES)},
-        "required": {"type": "boolean", "description": "default true; an optional question is left out now and then"},
-        "options": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "additionalProperties": False, "required": ["value", "text"],
-            "properties": {"value": {}, "text": {"type": "string"}}}},
-        "min": {"type": "integer"},
-        "max": {"type": "integer"},
-        "examples": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-    },
-    "allOf": [
-        {"if": {"properties": {"type": {"const": "choice"}}, "required": ["type"]}, "then": {"required": ["options"]}},
-        {"if": {"properties": {"type": {"const": "number"}}, "required": ["type"]},
-         "then": {"required": ["min", "max"]}},
-        {"if": {"properties": {"type": {"const": "text"}}, "required": ["type"]}, "then": {"required": ["examples"]}},
-    ],
-}
-
-#: A form in the catalog data format of fake_eprom/catalog/default_catalog.yaml (fake_eprom/forms.py reads it).
-FORM_SCHEMA: dict = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "name"],
-    "properties": {
-        "id": {"type": "string", "pattern": UUID_PATTERN},
-        "name": {"type": "string", "minLength": 1},
-        "published": {"type": "boolean"},
-        "paperEnabled": {"type": "boolean"},
-        "mustBeSigned": {"type": "boolean"},
-        "questions": {"type": "array", "items": _QUESTION_SCHEMA},
-        "owner": {"type": "string", "minLength": 1,
-                  "description": "the ordering system that gets the answer when a patient orders the form by "
-                                 "themself; in a harness that is ePROX, named 'eprox' at the fake ePROM"},
-    },
-}
 
 CONFIG_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -276,8 +234,6 @@ def _bad_port(url: str) -> bool:
 def _form_problems(data: dict, registries: list) -> list[Problem]:
     """Extra forms must be readable as a catalog and must not clash with the default catalog or each other
     (scenarios name forms, so names are unique too); allowedForms must name forms of the catalog."""
-    from fake_eprom.forms import CatalogError, default_catalog, parse_catalog
-
     found: list[Problem] = []
     defaults = default_catalog()
     ids = {form.id: f"the default catalog's form {form.name!r}" for form in defaults}

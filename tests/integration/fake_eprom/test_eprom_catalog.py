@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from importlib import resources
+
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from fake_eprom.config import EpromConfig, OrderingSystem
-from fake_eprom.forms import CatalogError, Form, Question, default_catalog, load_catalog, parse_catalog
+from fake_eprom.forms import FORM_SCHEMA, CatalogError, Form, Question, default_catalog, load_catalog, parse_catalog
 
 
 def test_the_default_catalog_has_what_the_spec_requires():
@@ -45,7 +48,9 @@ def test_load_catalog_from_a_file(tmp_path):
                         (Question("nrs", "Smerte nå (0-10)?", "number", min=0, max=10),))
 
 
-@pytest.mark.parametrize("data, text", [
+#: Catalogs the reader refuses, with what its message says. The ones marked `schema` are wrong in a way
+#: FORM_SCHEMA can state (the harness checks extra forms with it), the others only in ways it cannot.
+BAD_CATALOGS = [
     ([], "expected a mapping with a list under 'forms'"),
     ({"forms": [{"id": "x", "name": "A"}]}, "id 'x' is not a uuid"),
     ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff"}]}, "name is required"),
@@ -66,11 +71,28 @@ def test_load_catalog_from_a_file(tmp_path):
     ({"forms": [{"id": "6aadfdb7-c038-4a11-8b4a-4e6c233701ff", "name": "A",
                  "questions": [{"id": "q", "text": "?", "type": "text", "examples": ["a"]},
                                {"id": "q", "text": "?", "type": "text", "examples": ["b"]}]}]}, "unique"),
-])
+]
+NOT_FOR_A_SCHEMA = ("expected a mapping", "appears twice", "min <= max", "unique")
+
+
+@pytest.mark.parametrize("data, text", BAD_CATALOGS)
 def test_bad_catalogs_are_refused_clearly(data, text):
     with pytest.raises(CatalogError) as err:
         parse_catalog(data, source="test.yaml")
     assert text in str(err.value) and str(err.value).startswith("test.yaml")
+
+
+def test_the_form_schema_describes_what_the_reader_reads():
+    """The catalog data format is stated by FORM_SCHEMA and read by parse_catalog, side by side in forms.py:
+    the shipped catalog fits the schema, and every form the reader refuses for its shape the schema refuses."""
+    validator = Draft202012Validator(FORM_SCHEMA)
+    text = resources.files("fake_eprom").joinpath("catalog/default_catalog.yaml").read_text(encoding="utf-8")
+    for form in yaml.safe_load(text)["forms"]:
+        assert list(validator.iter_errors(form)) == [], form["name"]
+    shaped = [(data, why) for data, why in BAD_CATALOGS if not any(word in why for word in NOT_FOR_A_SCHEMA)]
+    assert len(shaped) == 7
+    for data, why in shaped:
+        assert not validator.is_valid(data["forms"][-1]), why
 
 
 def test_config_uses_its_own_forms_when_given(make_sim):

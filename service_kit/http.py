@@ -4,12 +4,15 @@ cost per call: under load the proxy spent a third of its time in requests); call
 from the environment (HTTP_PROXY and friends) go through requests, which knows how."""
 from __future__ import annotations
 
+import heapq
 import http.client
 import itertools
 import json
+import os
 import select
 import socket
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +23,8 @@ import requests
 
 from .clock import Clock
 
-DEFAULT_TIMEOUT = 15.0  # seconds, as the most trusted webhook senders use
+DEFAULT_TIMEOUT = 15.0  # seconds for a whole call, as the most trusted webhook senders use
+MAX_ANSWER_BYTES = 1 << 20  # every answer here is a small JSON object; a larger one is refused, not kept
 
 _send_order = itertools.count(1)  # process-wide: a tap sees exchanges as they finish, a transcript wants them as sent
 
@@ -67,13 +71,83 @@ class ThreadSessions:
         return session
 
 
+class _Watch:
+    """One call's deadline; `fired` once the deadline ended it."""
+
+    __slots__ = ("deadline", "sock", "done", "fired")
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.sock: socket.socket | None = None
+        self.done = False
+        self.fired = False
+
+
+class Deadlines:
+    """Ends calls still running at their deadline by shutting their socket down. A socket timeout bounds each
+    read, not the call: a server that answers a byte at a time would keep a call (and, in the proxy, a
+    delivery lane and its lease) going for as long as it likes. One thread for all calls, started with the
+    first; it sleeps until the earliest deadline of a call still running."""
+
+    def __init__(self) -> None:
+        self._start_over()
+        if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+            os.register_at_fork(after_in_child=self._start_over)
+
+    def _start_over(self) -> None:
+        self._changed = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watch: _Watch, sock: socket.socket) -> None:
+        with self._changed:
+            watch.sock, watch.done = sock, False  # (again, for a call's second attempt)
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._changed.notify()
+
+    def done(self, watch: _Watch) -> None:
+        with self._changed:
+            watch.done, watch.sock = True, None  # left in the heap until it reaches the top
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._changed.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._changed.wait(delay)
+                    continue
+                watch = heapq.heappop(self._heap)[2]
+                if watch.sock is not None:
+                    watch.fired = True
+                    try:
+                        watch.sock.shutdown(socket.SHUT_RDWR)  # the caller's blocked read returns at once
+                    except OSError:
+                        pass
+
+
+_DEADLINES = Deadlines()
+
+
 class KeepAliveClient:
     """JSON requests over keep-alive http.client connections, one set per thread."""
 
     RETRY_STALE = frozenset({"GET", "PUT"})  # idempotent: sent again once when a kept connection had gone stale
 
-    def __init__(self, timeout: float, sessions: ThreadSessions | None = None):
+    def __init__(self, timeout: float, sessions: ThreadSessions | None = None,
+                 max_answer: int = MAX_ANSWER_BYTES, deadlines: Deadlines | None = None):
         self.timeout = timeout
+        self.max_answer = max_answer
+        self._deadlines = deadlines or _DEADLINES
         self._sessions = sessions or ThreadSessions()
         self._local = threading.local()
         self._proxied: dict[str, bool] = {}
@@ -87,10 +161,11 @@ class KeepAliveClient:
 
     def request(self, method: str, url: str, body: Any, headers: dict[str, str],
                 timeout: float | None = None) -> tuple[int, bytes]:
-        """(status, response bytes); raises OSError or http.client.HTTPException when there is no answer."""
+        """(status, response bytes); raises OSError or http.client.HTTPException when there is no answer, or no
+        complete one within `timeout` seconds of the call, or one larger than `max_answer` bytes."""
         timeout = timeout or self.timeout
         parts = urlsplit(url)
-        if self._via_proxy(parts.scheme, parts.hostname or ""):
+        if self._via_proxy(parts.scheme, parts.hostname or ""):  # requests' timeout bounds each read only
             reply = self._sessions.get().request(method, url, json=body, headers=headers, timeout=timeout)
             return reply.status_code, reply.content
         sent = dict(headers)
@@ -101,6 +176,7 @@ class KeepAliveClient:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         pool = self._local.__dict__.setdefault("pool", {})
         key = (parts.scheme, parts.netloc)
+        watch = _Watch(time.monotonic() + timeout)  # one deadline for the call, a second attempt included
         for attempt in (1, 2):
             connection = pool.pop(key, None)
             if connection is not None and closed_while_idle(connection.sock):
@@ -113,23 +189,44 @@ class KeepAliveClient:
             else:
                 connection.sock.settimeout(timeout)
             try:
+                if connection.sock is None:
+                    connection.connect()
+                self._deadlines.watch(watch, connection.sock)
                 connection.request(method, target, body=payload, headers=sent)
                 response = connection.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                data = self._read(response)
+                if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
+                    raise TimeoutError("cut short")
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
                 connection.close()
+                if watch.fired:
+                    raise TimeoutError(f"no complete answer within {timeout:g} s") from err
                 if reused and attempt == 1 and method in self.RETRY_STALE:
                     continue  # closed just as it was sent (after the idle check): once more on a new one
                 raise
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as err:
                 connection.close()
+                if watch.fired:
+                    raise TimeoutError(f"no complete answer within {timeout:g} s") from err
                 raise
+            finally:
+                self._deadlines.done(watch)
             if response.will_close:
                 connection.close()
             else:
                 pool[key] = connection
             return response.status, data
         raise http.client.HTTPException("unreachable")  # pragma: no cover
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        if response.length is not None and response.length > self.max_answer:
+            raise http.client.HTTPException(f"answer of {response.length} bytes, more than {self.max_answer}")
+        data = response.read(self.max_answer + 1)
+        if len(data) > self.max_answer:
+            raise http.client.HTTPException(f"answer of more than {self.max_answer} bytes")
+        if not response.isclosed():  # a chunked answer's last, empty chunk
+            response.read()
+        return data
 
 
 def closed_while_idle(sock: socket.socket | None) -> bool:

@@ -1,0 +1,125 @@
+"""The HTTP client's limits (service_kit.http): a call ends at its timeout however the other side dribbles
+its answer (a socket timeout alone bounds each read, not the call), and an answer larger than the client
+takes is refused instead of read into memory. What the proxy's outbox relies on: a slow or hostile registry
+holds a delivery lane, and the delivery's lease, for the timeout at most."""
+from __future__ import annotations
+
+import http.client
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+
+from service_kit.clock import SimClock
+from service_kit.http import Deadlines, KeepAliveClient, ThreadSessions, Transport, _Watch
+
+DRIBBLE_GAP = 0.05  # seconds between the bytes a dribbling server sends
+DRIBBLE_BYTES = 400  # so that a whole dribbled answer would take 20 s
+
+
+class Dribbler(socketserver.BaseRequestHandler):
+    """Reads a request, then answers as its path says: /body dribbles the body, /headers the headers,
+    /big sends `big` bytes with a Content-Length, /chunked the same chunked, /ok a small JSON answer."""
+
+    big = 0
+
+    def handle(self):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            request += chunk
+        path = request.split(b" ", 2)[1]
+        try:
+            if path == b"/body":
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % DRIBBLE_BYTES)
+                self._dribble(b"x" * DRIBBLE_BYTES)
+            elif path == b"/headers":
+                self._dribble(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * DRIBBLE_BYTES)
+            elif path == b"/big":
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % Dribbler.big
+                                     + b"z" * Dribbler.big)
+            elif path == b"/chunked":
+                chunks = b"".join(b"%x\r\n%s\r\n" % (4096, b"z" * 4096) for _ in range(Dribbler.big // 4096))
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+            else:
+                body = b'{"success": true}'
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        except OSError:  # the client hung up: what these tests expect of it
+            pass
+
+    def _dribble(self, data: bytes) -> None:
+        for i in range(len(data)):
+            self.request.sendall(data[i:i + 1])
+            time.sleep(DRIBBLE_GAP)  # sleep-ok: the server under test is slow on purpose, nobody waits on it
+
+
+@pytest.fixture
+def server():
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Dribbler)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("path", ["/body", "/headers"])
+def test_a_call_ends_at_its_timeout_however_slowly_the_answer_comes(server, path):
+    client = KeepAliveClient(1.0, ThreadSessions())
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+        client.request("PUT", server + path, {"n": 1}, {})
+    # each byte came well within the socket timeout, so only the call's deadline could end it; the whole
+    # answer would have taken DRIBBLE_BYTES * DRIBBLE_GAP = 20 s
+    assert time.monotonic() - started < 10
+
+
+def test_a_timed_out_call_is_reported_as_a_timeout_with_no_answer(server):
+    transport = Transport("proxy", SimClock(), timeout=1.0)
+    exchange = transport.send("PUT", server + "/body", {"formOrderStatus": "Ordered"})
+    assert exchange.status is None and exchange.error.startswith("Timeout: no complete answer within 1 s")
+    assert not exchange.acknowledged
+
+
+@pytest.mark.parametrize("path", ["/big", "/chunked"])
+def test_an_answer_larger_than_the_client_takes_is_refused(server, path):
+    Dribbler.big = 64 * 4096
+    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    with pytest.raises(http.client.HTTPException, match="more than 65536"):
+        client.request("PUT", server + path, {"n": 1}, {})
+    Dribbler.big = 4 * 4096  # within the limit: taken whole, with a length or chunked
+    assert client.request("PUT", server + path, {"n": 2}, {}) == (200, b"z" * (4 * 4096))
+
+
+def test_a_call_that_finished_is_never_cut_off_later(server):
+    """The deadline of a finished call passes without touching its (kept) socket; a later one still fires."""
+    deadlines = Deadlines()
+    finished_here, finished_there = socket.socketpair()
+    stuck_here, stuck_there = socket.socketpair()
+    try:
+        finished = _Watch(time.monotonic() + 0.05)
+        deadlines.watch(finished, finished_here)
+        deadlines.done(finished)
+        stuck = _Watch(time.monotonic() + 0.2)
+        deadlines.watch(stuck, stuck_here)
+        stuck_here.settimeout(10)
+        assert stuck_here.recv(1) == b"", "the deadline shut the stuck call's socket"
+        assert stuck.fired and not finished.fired
+        finished_there.sendall(b"k")
+        finished_here.settimeout(10)
+        assert finished_here.recv(1) == b"k", "the finished call's socket is still whole"
+    finally:
+        for sock in (finished_here, finished_there, stuck_here, stuck_there):
+            sock.close()
+
+
+def test_calls_that_answer_in_time_are_untouched(server):
+    client = KeepAliveClient(5.0, ThreadSessions())
+    for n in range(20):
+        assert client.request("PUT", server + "/ok", {"n": n}, {}) == (200, b'{"success": true}')

@@ -183,11 +183,14 @@ class KeepAliveClient:
                 connection.close()  # the other side's idle timeout: a new connection, never a failed call
                 connection = None
             reused = connection is not None
+            left = watch.deadline - time.monotonic()  # a second attempt has what the first left over
+            if left <= 0:
+                raise TimeoutError(f"no complete answer within {timeout:g} s")
             if connection is None:
                 kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-                connection = kind(parts.hostname, parts.port, timeout=timeout)
+                connection = kind(parts.hostname, parts.port, timeout=left)
             else:
-                connection.sock.settimeout(timeout)
+                connection.sock.settimeout(left)
             try:
                 if connection.sock is None:
                     connection.connect()
@@ -197,17 +200,13 @@ class KeepAliveClient:
                 data = self._read(response)
                 if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
                     raise TimeoutError("cut short")
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
-                connection.close()
-                if watch.fired:
-                    raise TimeoutError(f"no complete answer within {timeout:g} s") from err
-                if reused and attempt == 1 and method in self.RETRY_STALE:
-                    continue  # closed just as it was sent (after the idle check): once more on a new one
-                raise
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
                 if watch.fired:
                     raise TimeoutError(f"no complete answer within {timeout:g} s") from err
+                dropped = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+                if dropped and reused and attempt == 1 and method in self.RETRY_STALE:
+                    continue  # closed just as it was sent (after the idle check): once more on a new one
                 raise
             finally:
                 self._deadlines.done(watch)

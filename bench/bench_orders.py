@@ -77,6 +77,15 @@ class Phase:
         return None if any(d is None for d in self.drains) or not self.drains else max(self.drains)
 
     @property
+    def with_callbacks_rps(self) -> float | None:
+        """Median over rounds of counted orders per second until the callbacks they caused had all been
+        acknowledged too (elapsed + drain): the rate a burst can be sustained at, the outbox's work included.
+        Intake alone (rps) counts a callback still queued at the end as done."""
+        if not self.drains or any(d is None for d in self.drains):
+            return None
+        return statistics.median(r.completed / (r.elapsed + d) for r, d in zip(self.rounds, self.drains))
+
+    @property
     def server_cpu_ms_per_order(self) -> float:
         return self.cpu.get("under test", 0.0) * 1000 / max(1, self.completed)
 

@@ -142,16 +142,17 @@ def report(args, orders, fanout, store) -> tuple[list[str], list[dict]]:
                       f"servers and load generator in separate processes"
                       + (" (pinned: server under test alone on CPU 1)" if args.pin else ""), ""]
         head = (f"{'server':12} {'conn':>4} {'kind':5} {'orders/s':>9} {'(min-max)':>11} {'p50 ms':>7} {'p99 ms':>7} "
-                f"{'proxy/bare':>10} {'srv CPU ms':>10} {'loadgen':>7} {'drain s':>7}")
+                f"{'proxy/bare':>10} {'srv CPU ms':>10} {'loadgen':>7} {'drain s':>7} {'+cb/s':>6}")
         lines += [head, "-" * len(head)]
         bare = {(p.server, p.concurrency): p for p in orders if p.kind == "bare"}
         for p in orders:
             ratio = "" if p.kind == "bare" else f"{p.rps / bare[(p.server, p.concurrency)].rps:.2f}x"
             drain = "" if p.kind == "bare" else ("timeout" if p.drain_s is None else f"{p.drain_s:.2f}")
+            sustained = "" if p.with_callbacks_rps is None else f"{p.with_callbacks_rps:.0f}"
             low, high = p.rps_spread
             lines.append(f"{p.server:12} {p.concurrency:>4} {p.kind:5} {p.rps:>9.0f} {f'{low:.0f}-{high:.0f}':>11} "
                          f"{p.p50_ms:>7.1f} {p.p99_ms:>7.1f} {ratio:>10} {p.server_cpu_ms_per_order:>10.2f} "
-                         f"{p.loadgen_share * 100:>6.1f}% {drain:>7}")
+                         f"{p.loadgen_share * 100:>6.1f}% {drain:>7} {sustained:>6}")
             notes = list(p.notes) + p.errors[:3]
             if p.foreign_share > 0.05:
                 notes.append(f"other processes used {p.foreign_share * 100:.0f}% of the machine meanwhile: "
@@ -162,7 +163,9 @@ def report(args, orders, fanout, store) -> tuple[list[str], list[dict]]:
         lines += ["", "   orders/s: median of the rounds (min-max beside it); srv CPU ms: CPU time of the server "
                       "process(es) per counted order (the proxy's includes its outbox deliveries); loadgen: the load "
                       "generator's share of the CPU all benchmark processes used; drain: after the last counted "
-                      "order, until every callback the orders caused had been acknowledged (worst round)."]
+                      "order, until every callback the orders caused had been acknowledged (worst round); +cb/s: counted "
+                      "orders per second until their callbacks had been acknowledged too (median of the rounds), "
+                      "the rate a burst can be sustained at with the outbox's work."]
         for p in orders:
             if p.kind == "link":
                 r = p.rps / bare[(p.server, p.concurrency)].rps
@@ -287,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             "profile": args.profile, "environment": environment(args.eprom_server), "targets": targets,
             "orders": [dict(server=p.server, concurrency=p.concurrency, kind=p.kind, rps=p.rps,
                             rounds_rps=[r.rps for r in p.rounds], p50_ms=p.p50_ms, p99_ms=p.p99_ms, cpu=p.cpu,
-                            drains_s=p.drains, duplicates=p.duplicates, notes=p.notes)
+                            drains_s=p.drains, with_callbacks_rps=p.with_callbacks_rps, duplicates=p.duplicates,
+                            notes=p.notes)
                        for p in orders or []],
             "fanout": {s: [vars(r) for r in runs] for s, runs in (fanout or {}).items()},
             "store": [dict(stored=r.stored, load=r.load, link=r.stats(r.link), new=r.stats(r.new)) for r in store or []],

@@ -185,7 +185,7 @@ class KeepAliveClient:
             reused = connection is not None
             left = watch.deadline - time.monotonic()  # a second attempt has what the first left over
             if left <= 0:
-                raise TimeoutError(f"no complete answer within {timeout:g} s")
+                raise _too_late(timeout)
             if connection is None:
                 kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
                 connection = kind(parts.hostname, parts.port, timeout=left)
@@ -199,11 +199,11 @@ class KeepAliveClient:
                 response = connection.getresponse()
                 data = self._read(response)
                 if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
-                    raise TimeoutError("cut short")
+                    raise _too_late(timeout)
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
                 if watch.fired:
-                    raise TimeoutError(f"no complete answer within {timeout:g} s") from err
+                    raise _too_late(timeout) from err
                 dropped = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
                 if dropped and reused and attempt == 1 and method in self.RETRY_STALE:
                     continue  # closed just as it was sent (after the idle check): once more on a new one
@@ -226,6 +226,10 @@ class KeepAliveClient:
         if not response.isclosed():  # a chunked answer's last, empty chunk
             response.read()
         return data
+
+
+def _too_late(timeout: float) -> TimeoutError:
+    return TimeoutError(f"no complete answer within {timeout:g} s")
 
 
 def closed_while_idle(sock: socket.socket | None) -> bool:

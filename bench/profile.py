@@ -31,7 +31,7 @@ from bench.common import REPO, http_request, national_ids, order_body, percentil
 from bench.loadgen import closed_loop  # noqa: E402
 from bench.world import World  # noqa: E402
 
-PROJECT = ("proxy/", "service_kit/", "eprom_protocol/")
+PROJECT = ("proxy/", "service_kit/", "eprom_protocol/", "fake_eprom/")
 
 
 def summarize(raw: Path, top: int = 30) -> list[str]:
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stored", type=int, default=0, help="bulk-load this many stored orders first")
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--gil", action="store_true", help="only samples of the thread holding the GIL")
+    ap.add_argument("--process", choices=("proxy", "eprom"), default="proxy",
+                    help="which process to sample: the proxy, or the fake ePROM it calls (new orders)")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--out", help="keep py-spy's raw output here")
     args = ap.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stored:
             loader.load(state / "eprox.sqlite3", max(args.stored, args.count), patients)
         proxy = world.start_proxy(args.server, state)
-        pid = proxy.refresh_pids()[-1]  # gunicorn: the worker
+        pid = (proxy if args.process == "proxy" else world.eprom).refresh_pids()[-1]  # gunicorn: the worker
         new = [http_request("POST", "/api/v2/formorder", order_body(p), port=proxy.port, api_key=registry_key(0))
                for p in patients]
         link = [http_request("POST", "/api/v2/formorder", order_body(p), port=proxy.port, api_key=registry_key(1))

@@ -50,8 +50,10 @@ class DeliveryLanes(Generic[Work]):
     registries are given (so the first sends of a fan-out start in a fixed order). Either way a drain
     thread delivers the work and goes on with the lane's queued work; a drain that `dispatch()` started
     also keeps claiming for the same registry until none is due. A registry that answers slowly or not at
-    all only ever occupies its own lane. `wait_idle()` returns once no lane has work in flight or queued:
-    what a simulated clock needs before it moves on."""
+    all only ever occupies its own lane. A lane found full (by `saturated()` or `dispatch()`) calls `wake`
+    once it has room again, so the work left waiting in the database for it is claimed; a lane nobody
+    found full wakes no one. `wait_idle()` returns once no lane has work in flight or queued: what a
+    simulated clock needs before it moves on."""
 
     def __init__(self, claim: Callable[[str], Work | None], deliver: Callable[[Work], None], *, width: int = 4,
                  hold: Callable[[], Callable[[], None]] = no_hold, wake: Callable[[], None] = lambda: None,
@@ -64,14 +66,22 @@ class DeliveryLanes(Generic[Work]):
         self._hold = hold
         self._wake = wake
         self._active: dict[str, int] = {}
+        self._passed_over: set[str] = set()  # lanes found full: due work may wait in the database for their room
         self._queued: dict[str, deque[Work]] = {}
         self._idle = threading.Condition()
         self._closed = False
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="proxy-lane")
 
     def saturated(self, registry: str) -> bool:
+        """Whether the lane is full; a full lane calls `wake` once it has room again."""
         with self._idle:
-            return self._active.get(registry, 0) >= self.width
+            return self._full(registry)
+
+    def _full(self, registry: str) -> bool:
+        full = self._active.get(registry, 0) >= self.width
+        if full:
+            self._passed_over.add(registry)
+        return full
 
     def busy(self) -> int:
         with self._idle:
@@ -95,7 +105,7 @@ class DeliveryLanes(Generic[Work]):
         for registry in registries:
             while not self._closed:
                 with self._idle:
-                    if self._active.get(registry, 0) >= self.width:
+                    if self._full(registry):
                         break
                     self._active[registry] = self._active.get(registry, 0) + 1  # reserve room before claiming
                 try:
@@ -150,27 +160,30 @@ class DeliveryLanes(Generic[Work]):
                 if not queue:
                     del self._queued[registry]
                 return work
-            was_full = self._give_room(registry)
-        if was_full:
-            self._wake()  # the lane was full: work that fell due meanwhile may wait for its room
+            passed_over = self._give_room(registry)
+        if passed_over:
+            self._wake()  # the lane was found full: work that fell due meanwhile waits for its room
         return None
 
     def _has_queued(self, registry: str) -> bool:
         with self._idle:
             return bool(self._queued.get(registry))
 
-    def _finished(self, registry: str) -> bool:
-        """Give back a lane's room; whether the lane was full until now."""
+    def _finished(self, registry: str) -> None:
         with self._idle:
-            return self._give_room(registry)
+            passed_over = self._give_room(registry)
+        if passed_over:
+            self._wake()
 
     def _give_room(self, registry: str) -> bool:
-        was_full = self._active.get(registry, 0) >= self.width
+        """Give back a lane's room; whether someone found the lane full meanwhile (and so left work for it)."""
+        passed_over = registry in self._passed_over
+        self._passed_over.discard(registry)
         self._active[registry] = self._active.get(registry, 0) - 1
         if self._active[registry] <= 0:
             del self._active[registry]
         self._idle.notify_all()
-        return was_full
+        return passed_over
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Queued work counts as in flight: it is only ever queued behind a running drain, which takes it."""

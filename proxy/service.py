@@ -428,7 +428,7 @@ class ProxyService:
 
     def _ready_by_registry(self, wall: float) -> dict[str, datetime]:
         """When each registry's next delivery that nobody is sending falls due; registries whose lane is
-        full are left out (a full lane takes more work by itself)."""
+        full are left out (a full lane wakes the pump once it has room)."""
         found = {}
         for registry in self.store.pending_registries():
             if (registry in self.config.registry_by_name and not self.lanes.saturated(registry)

@@ -21,7 +21,8 @@ DRIBBLE_BYTES = 400  # so that a whole dribbled answer would take 20 s
 
 class Dribbler(socketserver.BaseRequestHandler):
     """Reads a request, then answers as its path says: /body dribbles the body, /headers the headers,
-    /big sends `big` bytes with a Content-Length, /chunked the same chunked, /ok a small JSON answer."""
+    /silent never answers, /big sends `big` bytes with a Content-Length, /chunked the same chunked, /ok a
+    small JSON answer."""
 
     big = 0
 
@@ -37,6 +38,8 @@ class Dribbler(socketserver.BaseRequestHandler):
             if path == b"/body":
                 self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % DRIBBLE_BYTES)
                 self._dribble(b"x" * DRIBBLE_BYTES)
+            elif path == b"/silent":
+                self.request.recv(1)  # until the client hangs up
             elif path == b"/headers":
                 self._dribble(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * DRIBBLE_BYTES)
             elif path == b"/big":
@@ -69,14 +72,15 @@ def server():
     srv.server_close()
 
 
-@pytest.mark.parametrize("path", ["/body", "/headers"])
+@pytest.mark.parametrize("path", ["/body", "/headers", "/silent"])
 def test_a_call_ends_at_its_timeout_however_slowly_the_answer_comes(server, path):
     client = KeepAliveClient(1.0, ThreadSessions())
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
         client.request("PUT", server + path, {"n": 1}, {})
-    # each byte came well within the socket timeout, so only the call's deadline could end it; the whole
-    # answer would have taken DRIBBLE_BYTES * DRIBBLE_GAP = 20 s
+    # a dribbled byte comes every 50 ms and a silent server sends nothing on a socket that blocks, so only
+    # the call's deadline could end it; a whole dribbled answer would have taken DRIBBLE_BYTES * DRIBBLE_GAP
+    # = 20 s
     assert time.monotonic() - started < 10
 
 

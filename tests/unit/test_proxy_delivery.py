@@ -159,3 +159,53 @@ def test_a_closed_lane_refuses_offered_work():
     lanes.close()
     assert lanes.offer("r", 1) is False
     assert lanes.busy() == 0
+
+
+def test_a_lane_wakes_the_pump_only_when_it_was_found_full():
+    """The pump skips full lanes, so a lane that was found full must wake it once it has room (the work the
+    pump skipped is still in the database); a lane nobody found full wakes nobody."""
+    gate, wakes, lock = threading.Event(), [], threading.Lock()
+
+    def deliver(item):
+        gate.wait(timeout=10)
+
+    def wake():
+        with lock:
+            wakes.append("wake")
+
+    lanes = DeliveryLanes(lambda r: None, deliver, width=2, wake=wake)
+    try:
+        for n in range(3):  # full, and one more queued in memory: nobody had to be turned away
+            assert lanes.offer("r", n)
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        assert wakes == []
+
+        gate.clear()
+        for n in range(2):
+            assert lanes.offer("r", n)
+        assert lanes.saturated("r")  # what the pump asks before it claims for a lane
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        assert wakes == ["wake"]
+    finally:
+        gate.set()
+        lanes.close()
+
+
+def test_dispatch_stopped_by_a_full_lane_is_woken_when_the_lane_has_room():
+    gate, wakes = threading.Event(), []
+    items = iter(range(3))  # three due, room for two
+
+    def claim(registry):
+        return next(items, None)
+
+    lanes = DeliveryLanes(claim, lambda item: gate.wait(timeout=10), width=2, wake=lambda: wakes.append(1))
+    try:
+        assert lanes.dispatch(["r"]) == 2
+        gate.set()
+        assert lanes.wait_idle(timeout=10)
+        assert wakes, "the pump must hear that the lane it found full has room again"
+    finally:
+        gate.set()
+        lanes.close()

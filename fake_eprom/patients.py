@@ -182,7 +182,7 @@ class Population:
         """Someone nobody described: the default profile (so the channels their age allows), never answers."""
         birth = classify(national_id).birth_date
         assert birth is not None  # an orderable id always has one
-        person = self.persons.person(national_id)  # generated once: Faker is most of an order's cost here
+        person = self.persons.person(national_id)  # Faker's part is kept for the next lookup (synthetic.py)
         return Patient(national_id, birth, person.name, self._default_profile(person))
 
     def all(self) -> list[Patient]:

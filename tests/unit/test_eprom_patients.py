@@ -370,3 +370,23 @@ def test_what_the_schema_refuses_the_fake_refuses(body, breaker):
         body["behaviour"] = None  # keep the breaker the only thing wrong
     assert not schema_accepts(body)
     assert not parser_accepts(body)
+
+
+class NoFaker:
+    def __getattr__(self, name):
+        raise AssertionError(f"Faker was asked for {name}: the person should have been kept")
+
+
+def test_a_person_generated_lately_is_kept_and_the_same_when_generated_again():
+    factory = PersonFactory(5, remember=2)
+    first = factory.person(GUIDE_PATIENT)
+    faker, factory._faker = factory._faker, NoFaker()
+    assert factory.person(GUIDE_PATIENT) == first  # kept: Faker not asked again
+    named = factory.person(GUIDE_PATIENT, "Kari Nordmann")
+    assert (named.name, named.address.full_name) == ("Kari Nordmann", "Kari Nordmann")
+    assert (named.email, named.mobile, named.address.postal_code) == (first.email, first.mobile,
+                                                                     first.address.postal_code)
+    factory._faker = faker
+    factory.person(TEST_PERSON)
+    factory.person("14688030383")  # two others: the first is no longer kept
+    assert factory.person(GUIDE_PATIENT) == first == PersonFactory(5).person(GUIDE_PATIENT)

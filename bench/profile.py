@@ -1,15 +1,16 @@
-"""Where the proxy's time goes under one benchmark load: py-spy samples the proxy process while the load
-generator drives it, and this prints each function's share of the samples.
+"""Where the proxy's (or, with --process eprom, the fake ePROM's) time goes under one benchmark load: py-spy
+samples that process while the load generator drives the proxy, and this prints each function's share.
 
     python -m bench.profile --scenario link --server werkzeug --concurrency 16
     python -m bench.profile --scenario link --stored 100000 --concurrency 1
     python -m bench.profile --scenario callback          # Completed callbacks fanned out to 20 registries
+    python -m bench.profile --scenario new --process eprom --gil    # the fake ePROM's share of new orders
 
 Needs py-spy (`pip install py-spy`). Shares are of the samples of the proxy's non-idle threads (a thread
 waiting for a lock, the GIL or a socket is idle), so they add up over threads, not to wall time; pass
 --gil to count only the thread that holds the GIL (pure Python CPU; SQLite's C code then drops out).
-Frames of proxy/, service_kit/ and eprom_protocol/ are listed by inclusive share; the leaf table shows where
-the samples actually sit (SQLite calls appear as the Python line that called execute)."""
+Frames of proxy/, service_kit/, eprom_protocol/ and fake_eprom/ are listed by inclusive share; the leaf
+table shows where the samples actually sit (SQLite calls appear as the Python line that called execute)."""
 from __future__ import annotations
 
 import argparse

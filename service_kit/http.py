@@ -129,8 +129,10 @@ class Deadlines:
                 watch = heapq.heappop(self._heap)[2]
                 if watch.sock is not None:
                     watch.fired = True
-                    try:
-                        watch.sock.shutdown(socket.SHUT_RDWR)  # the caller's blocked read returns at once
+                    try:  # the caller's blocked read or write returns at once; socket.socket's own shutdown,
+                        # since a TLS socket's would also drop its TLS state, and a read that starts just
+                        # after would then fail with ValueError instead of an OSError that says no answer
+                        socket.socket.shutdown(watch.sock, socket.SHUT_RDWR)
                     except OSError:
                         pass
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import http.client
 import socket
 import socketserver
+import ssl
 import threading
 import time
 
 import pytest
+import trustme
 
 from service_kit.clock import SimClock
 from service_kit.http import Deadlines, KeepAliveClient, ThreadSessions, Transport, _Watch
@@ -61,15 +63,48 @@ class Dribbler(socketserver.BaseRequestHandler):
             time.sleep(DRIBBLE_GAP)  # sleep-ok: the server under test is slow on purpose, nobody waits on it
 
 
-@pytest.fixture
-def server():
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Dribbler)
+class TLSServer(socketserver.ThreadingTCPServer):
+    """The same answers over TLS, with a certificate from a throwaway CA."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, context: ssl.SSLContext):
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request, client_address):  # on the request's own thread: the handshake too
+        with self.context.wrap_socket(request, server_side=True) as tls:
+            super().finish_request(tls, client_address)
+
+
+def serve(srv: socketserver.TCPServer, scheme: str):
     srv.daemon_threads = True
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    yield f"{scheme}://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from serve(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Dribbler), "http")
+
+
+@pytest.fixture
+def tls_context(tmp_path, monkeypatch) -> ssl.SSLContext:
+    """The server side's context; clients trust the CA (through SSL_CERT_FILE, as a deployment would)."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def tls_server(tls_context):
+    yield from serve(TLSServer(("127.0.0.1", 0), Dribbler, tls_context), "https")
 
 
 @pytest.mark.parametrize("path", ["/body", "/headers", "/silent"])
@@ -127,3 +162,45 @@ def test_calls_that_answer_in_time_are_untouched(server):
     client = KeepAliveClient(5.0, ThreadSessions())
     for n in range(20):
         assert client.request("PUT", server + "/ok", {"n": n}, {}) == (200, b'{"success": true}')
+
+
+def test_over_tls_a_call_answers_and_a_slow_one_ends_at_its_timeout(tls_server):
+    client = KeepAliveClient(1.0, ThreadSessions())
+    for n in range(3):
+        assert client.request("PUT", tls_server + "/ok", {"n": n}, {}) == (200, b'{"success": true}')
+    for path in ("/body", "/silent"):
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+            client.request("PUT", tls_server + path, {"n": 1}, {})
+        assert time.monotonic() - started < 10
+
+
+def test_a_tls_read_that_starts_after_the_deadline_fails_as_no_answer(tls_context):
+    """The deadline may fire between two reads of a call. The read after it must fail the way a dropped
+    connection does (an OSError, or the end of the stream), which the client reports as a timeout; a TLS
+    socket's own shutdown() would make it a ValueError that no caller expects."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[ssl.SSLSocket] = []
+    thread = threading.Thread(target=lambda: accepted.append(
+        tls_context.wrap_socket(listener.accept()[0], server_side=True)), daemon=True)
+    thread.start()
+    client = ssl.create_default_context().wrap_socket(
+        socket.create_connection(listener.getsockname(), timeout=10), server_hostname="127.0.0.1")
+    thread.join(timeout=10)
+    deadlines, watch = Deadlines(), _Watch(time.monotonic() + 0.05)
+    try:
+        deadlines.watch(watch, client)
+        limit = time.monotonic() + 10
+        while not watch.fired and time.monotonic() < limit:
+            time.sleep(0.01)  # sleep-ok: polls a flag the deadline thread sets; there is nothing to wait on
+        assert watch.fired
+        try:
+            got = client.recv(1)
+        except OSError:
+            got = None
+        assert got in (b"", None)
+    finally:
+        client.close()
+        for sock in accepted:
+            sock.close()
+        listener.close()

@@ -81,7 +81,7 @@ class Phase:
         """Median over rounds of counted orders per second until the callbacks they caused had all been
         acknowledged too (elapsed + drain): the rate a burst can be sustained at, the outbox's work included.
         Intake alone (rps) counts a callback still queued at the end as done."""
-        if not self.drains or any(d is None for d in self.drains):
+        if self.drain_s is None:  # a round whose callbacks never all came back: no such rate
             return None
         return statistics.median(r.completed / (r.elapsed + d) for r, d in zip(self.rounds, self.drains))
 

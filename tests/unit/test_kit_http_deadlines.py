@@ -66,8 +66,6 @@ class Dribbler(socketserver.BaseRequestHandler):
 class TLSServer(socketserver.ThreadingTCPServer):
     """The same answers over TLS, with a certificate from a throwaway CA."""
 
-    daemon_threads = True
-
     def __init__(self, address, handler, context: ssl.SSLContext):
         super().__init__(address, handler)
         self.context = context

@@ -6,14 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import http.client
+
 import requests
 
-from service_kit.http import Exchange, Transport
+from service_kit.http import AnswerTooLarge, Exchange, Transport, decode_answer, error_kind
 
 from .config import RegistryAccount
 from .service import Reply
 
 DELIVERY_ID_HEADER = "X-Delivery-Id"
+#: A signed form's PDF is far smaller; a larger answer is refused instead of held in memory.
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+#: A document may take this many times a JSON call's timeout in all (it may be megabytes, not a few hundred
+#: bytes); the whole download, not each read, is bounded by it.
+DOCUMENT_TIMEOUT_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,8 @@ class Document:
     status: int | None
     content: bytes
     content_type: str
-    error: str | None = None
+    error: str | None = None  # why there is no usable answer: the kind of failure, or what was refused
+    answered: bool = False  # with an error: ePROM did answer, with something ePROX does not pass on
 
 
 class HttpEprom:
@@ -45,25 +53,22 @@ class HttpEprom:
         headers = {"Authorization": f"Basic {self.api_key}"}
         exchange = Exchange(self.transport.clock.now(), self.transport.sender, "GET", url, None, headers=headers)
         try:
-            reply = self.transport.sessions.get().get(url, headers=headers, timeout=self.transport.timeout)
-            document = Document(reply.status_code, reply.content,
-                                reply.headers.get("Content-Type", "application/octet-stream"))
-            exchange.status = reply.status_code
-            exchange.response_body = (f"<{len(reply.content)} bytes {document.content_type}>"
-                                      if reply.ok else _json_or_text(reply))
-        except requests.RequestException as err:
-            document = Document(None, b"", "", f"{type(err).__name__}")
-            exchange.error = f"{type(err).__name__}: {err}"[:500]
+            answer = self.transport.client.call("GET", url, None, headers, max_answer=MAX_DOCUMENT_BYTES,
+                                                timeout=self.transport.timeout * DOCUMENT_TIMEOUT_FACTOR)
+            document = Document(answer.status, answer.data, answer.content_type or "application/octet-stream")
+            exchange.status = answer.status
+            exchange.response_body = (f"<{len(answer.data)} bytes {document.content_type}>"
+                                      if exchange.ok else decode_answer(answer.data))
+        except AnswerTooLarge as err:
+            document = Document(None, b"", "", f"larger than the {MAX_DOCUMENT_BYTES >> 20} MiB ePROX passes on",
+                                answered=True)
+            exchange.error = f"{error_kind(err)}: {err}"[:500]
+        except (OSError, http.client.HTTPException, requests.RequestException) as err:
+            document = Document(None, b"", "", error_kind(err))
+            exchange.error = f"{error_kind(err)}: {err}"[:500]
         if self.transport.tap is not None:
             self.transport.tap(exchange)
         return document
-
-
-def _json_or_text(reply: requests.Response) -> Any:
-    try:
-        return reply.json()
-    except ValueError:
-        return reply.text[:2000]
 
 
 class PreparedDelivery:

@@ -292,6 +292,8 @@ class ProxyService:
         if document.status == 404:
             raise ProtocolError(document_not_found(document_id), status=404)
         if document.status is None:
+            if document.answered:
+                raise ProtocolError(f"ePROM's document is {document.error}", status=502)
             raise ProtocolError(f"ePROM did not answer: {document.error}", status=502)
         raise ProtocolError(f"ePROM could not provide the document (HTTP {document.status})", status=502)
 

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -57,9 +57,29 @@ class Exchange:
 Tap = Callable[[Exchange], None]
 
 
+class Answer(NamedTuple):
+    """What came back from one call: the status, the whole body, and its Content-Type (None when not said)."""
+
+    status: int
+    data: bytes
+    content_type: str | None
+
+
+class AnswerTooLarge(http.client.HTTPException):
+    """An answer larger than the caller takes: refused unread, never held in memory."""
+
+
+def decode_answer(data: bytes) -> Any:
+    """An answer's body as a transcript shows it: its JSON, else the start of its text."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")[:2000]
+
+
 class ThreadSessions:
     """One requests.Session per thread (a Session is not thread-safe), for what KeepAliveClient leaves to
-    requests: calls through an HTTP proxy, binary downloads."""
+    requests: calls through an HTTP proxy."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -191,11 +211,18 @@ class KeepAliveClient:
                 timeout: float | None = None) -> tuple[int, bytes]:
         """(status, response bytes); raises OSError or http.client.HTTPException when there is no answer, or no
         complete one within `timeout` seconds of the call, or one larger than `max_answer` bytes."""
+        answer = self.call(method, url, body, headers, timeout=timeout)
+        return answer.status, answer.data
+
+    def call(self, method: str, url: str, body: Any, headers: dict[str, str], *, timeout: float | None = None,
+             max_answer: int | None = None) -> Answer:
+        """As request(), with the answer's Content-Type, and a cap of its own for a larger answer (a
+        document); raises requests.RequestException too when the call went through an HTTP proxy."""
         timeout = timeout or self.timeout
+        limit = max_answer or self.max_answer
         parts = urlsplit(url)
-        if self._via_proxy(parts.scheme, parts.hostname or ""):  # requests' timeout bounds each read only
-            reply = self._sessions.get().request(method, url, json=body, headers=headers, timeout=timeout)
-            return reply.status_code, reply.content
+        if self._via_proxy(parts.scheme, parts.hostname or ""):
+            return self._through_proxy(method, url, body, headers, timeout, limit)
         sent = dict(headers)
         payload = None
         if body is not None:
@@ -223,7 +250,7 @@ class KeepAliveClient:
                 self._deadlines.watch(watch, connection.sock)
                 connection.request(method, target, body=payload, headers=sent)
                 response = connection.getresponse()
-                data = self._read(response)
+                data = _read(response, limit)
                 if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
                     raise _too_late(timeout)
             except (OSError, http.client.HTTPException) as err:
@@ -240,18 +267,52 @@ class KeepAliveClient:
                 connection.close()
             else:
                 pool[key] = connection
-            return response.status, data
+            return Answer(response.status, data, response.headers.get("Content-Type"))
         raise http.client.HTTPException("unreachable")  # pragma: no cover
 
-    def _read(self, response: http.client.HTTPResponse) -> bytes:
-        if response.length is not None and response.length > self.max_answer:
-            raise http.client.HTTPException(f"answer of {response.length} bytes, more than {self.max_answer}")
-        data = response.read(self.max_answer + 1)
-        if len(data) > self.max_answer:
-            raise http.client.HTTPException(f"answer of more than {self.max_answer} bytes")
-        if not response.isclosed():  # a chunked answer's last, empty chunk
-            response.read()
-        return data
+    def _through_proxy(self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float,
+                       limit: int) -> Answer:
+        """A call through an HTTP proxy from the environment, by requests, which knows how. Its timeout bounds
+        each read, so the deadline and the cap are kept here: the socket is watched from the answer's head
+        on, and the body is read in pieces. Until the head has come, each read is bounded, not the wait."""
+        watch = _Watch(time.monotonic() + timeout)
+        reply = self._sessions.get().request(method, url, json=body, headers=headers, timeout=timeout, stream=True)
+        try:
+            sock = getattr(getattr(reply.raw, "connection", None), "sock", None)
+            if sock is not None:
+                self._deadlines.watch(watch, sock)
+            declared = reply.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise AnswerTooLarge(f"answer of {declared} bytes, more than {limit}")
+            pieces, size = [], 0
+            for piece in reply.iter_content(65536):
+                size += len(piece)
+                if size > limit:
+                    raise AnswerTooLarge(f"answer of more than {limit} bytes")
+                if time.monotonic() > watch.deadline:
+                    raise _too_late(timeout)
+                pieces.append(piece)
+            if watch.fired:
+                raise _too_late(timeout)
+            return Answer(reply.status_code, b"".join(pieces), reply.headers.get("Content-Type"))
+        except (OSError, requests.RequestException) as err:
+            if watch.fired:
+                raise _too_late(timeout) from err
+            raise
+        finally:
+            self._deadlines.done(watch)
+            reply.close()
+
+
+def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
+    if response.length is not None and response.length > limit:
+        raise AnswerTooLarge(f"answer of {response.length} bytes, more than {limit}")
+    data = response.read(limit + 1)
+    if len(data) > limit:
+        raise AnswerTooLarge(f"answer of more than {limit} bytes")
+    if not response.isclosed():  # a chunked answer's last, empty chunk
+        response.read()
+    return data
 
 
 def _too_late(timeout: float) -> TimeoutError:
@@ -308,10 +369,7 @@ class Transport:
             status, data = self.client.request(exchange.method, exchange.url, exchange.request_body,
                                                exchange.headers, timeout or self.timeout)
             exchange.status = status
-            try:
-                exchange.response_body = json.loads(data)
-            except ValueError:
-                exchange.response_body = data.decode("utf-8", "replace")[:2000]
+            exchange.response_body = decode_answer(data)
         except (OSError, http.client.HTTPException, requests.RequestException) as err:
             exchange.error = f"{error_kind(err)}: {err}"[:500]
         if self.tap is not None:

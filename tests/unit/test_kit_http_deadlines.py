@@ -15,73 +15,8 @@ import pytest
 import trustme
 
 from service_kit.clock import SimClock
-from service_kit.http import Deadlines, KeepAliveClient, ThreadSessions, Transport, _Watch
-
-DRIBBLE_GAP = 0.05  # seconds between the bytes a dribbling server sends
-DRIBBLE_BYTES = 400  # so that a whole dribbled answer would take 20 s
-
-
-class Dribbler(socketserver.BaseRequestHandler):
-    """Reads a request, then answers as its path says: /body dribbles the body, /headers the headers,
-    /silent never answers, /big sends `big` bytes with a Content-Length, /chunked the same chunked, /ok a
-    small JSON answer."""
-
-    big = 0
-
-    def handle(self):
-        request = b""
-        while b"\r\n\r\n" not in request:
-            chunk = self.request.recv(65536)
-            if not chunk:
-                return
-            request += chunk
-        path = request.split(b" ", 2)[1]
-        try:
-            if path == b"/body":
-                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % DRIBBLE_BYTES)
-                self._dribble(b"x" * DRIBBLE_BYTES)
-            elif path == b"/silent":
-                self.request.recv(1)  # until the client hangs up
-            elif path == b"/headers":
-                self._dribble(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * DRIBBLE_BYTES)
-            elif path == b"/big":
-                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % Dribbler.big
-                                     + b"z" * Dribbler.big)
-            elif path == b"/chunked":
-                chunks = b"".join(b"%x\r\n%s\r\n" % (4096, b"z" * 4096) for _ in range(Dribbler.big // 4096))
-                self.request.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
-            else:
-                body = b'{"success": true}'
-                self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                                     b"Connection: close\r\n\r\n%s" % (len(body), body))
-        except OSError:  # the client hung up: what these tests expect of it
-            pass
-
-    def _dribble(self, data: bytes) -> None:
-        for i in range(len(data)):
-            self.request.sendall(data[i:i + 1])
-            time.sleep(DRIBBLE_GAP)  # sleep-ok: the server under test is slow on purpose, nobody waits on it
-
-
-class TLSServer(socketserver.ThreadingTCPServer):
-    """The same answers over TLS, with a certificate from a throwaway CA."""
-
-    def __init__(self, address, handler, context: ssl.SSLContext):
-        super().__init__(address, handler)
-        self.context = context
-
-    def finish_request(self, request, client_address):  # on the request's own thread: the handshake too
-        with self.context.wrap_socket(request, server_side=True) as tls:
-            super().finish_request(tls, client_address)
-
-
-def serve(srv: socketserver.TCPServer, scheme: str):
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"{scheme}://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+from service_kit.http import AnswerTooLarge, Deadlines, KeepAliveClient, ThreadSessions, Transport, _Watch
+from slow_http import Dribbler, TLSServer, serve  # tests/support/
 
 
 @pytest.fixture
@@ -202,3 +137,44 @@ def test_a_tls_read_that_starts_after_the_deadline_fails_as_no_answer(tls_contex
         for sock in accepted:
             sock.close()
         listener.close()
+
+
+def test_a_call_may_take_a_larger_answer_than_the_clients_cap_and_says_what_it_is(server):
+    """What a document download uses: a cap of its own for one call, and the answer's Content-Type."""
+    Dribbler.big = 64 * 4096
+    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    for path in ("/big", "/chunked"):
+        answer = client.call("GET", server + path, None, {}, max_answer=128 * 4096)
+        assert (answer.status, answer.data, answer.content_type) == (200, b"z" * (64 * 4096), None)
+        with pytest.raises(AnswerTooLarge, match="more than 131072"):
+            client.call("GET", server + path, None, {}, max_answer=32 * 4096)
+    assert client.call("GET", server + "/ok", None, {}).content_type == "application/json"
+
+
+@pytest.fixture
+def through_proxy(server, monkeypatch):
+    """The dribbling server as the environment's HTTP proxy: calls to any http URL go to it, by requests
+    (it answers them itself, as a proxy that relays a slow or large answer would)."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server)
+    return "http://registry.example"
+
+
+def test_through_an_http_proxy_a_call_still_ends_at_its_timeout(through_proxy):
+    client = KeepAliveClient(1.0, ThreadSessions())
+    assert client.request("PUT", through_proxy + "/ok", {"n": 1}, {}) == (200, b'{"success": true}')
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+        client.request("PUT", through_proxy + "/body", {"n": 1}, {})
+    assert time.monotonic() - started < 10  # the whole dribbled body would take 20 s
+
+
+def test_through_an_http_proxy_an_answer_larger_than_the_client_takes_is_refused(through_proxy):
+    Dribbler.big = 64 * 4096
+    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    for path in ("/big", "/chunked"):
+        with pytest.raises(AnswerTooLarge, match="more than 65536"):
+            client.request("PUT", through_proxy + path, {"n": 1}, {})
+    Dribbler.big = 4 * 4096
+    assert client.request("PUT", through_proxy + "/big", {"n": 2}, {}) == (200, b"z" * (4 * 4096))

@@ -5,8 +5,14 @@ and everyone else gets the very 404 of a document that does not exist."""
 from __future__ import annotations
 
 import base64
+import socketserver
+import time
 
+import pytest
+
+from proxy.gateways import MAX_DOCUMENT_BYTES
 from proxy_world import SIGNED_FORM, key_of
+from slow_http import Dribbler, serve
 
 PDF = b"%PDF-1.4\n% a letter from a registry\n"
 NOT_THERE = "0f0f0f0f-1111-4222-8333-444444444444"
@@ -122,3 +128,31 @@ def test_a_registry_that_links_after_the_answer_may_download_it_too(make_world):
     assert replayed.body["formOrderId"] == b
     after = world.call("GET", f"/api/ExternalDocument/{replayed.body['signedFormId']}", "registry-b")
     assert after.status_code == 200
+
+
+@pytest.fixture
+def unfit_eprom():
+    """Where ePROM's documents come from in the next test: slow (/body...) or too large (/big...)."""
+    yield from serve(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Dribbler), "http")
+
+
+def test_a_document_eprom_sends_too_slowly_or_too_large_is_a_502_within_bounded_time(make_world, unfit_eprom,
+                                                                                     monkeypatch):
+    """A document download is bounded as a whole and in size: it is not held in memory past the cap, and a
+    dribbling answer does not hold the registry's request for as long as ePROM likes."""
+    world = make_world(registries=["registry-a"])
+    _, document_id = signed_answer(world, "registry-a")
+    gateway = world.service.eprom
+    monkeypatch.setattr(gateway.transport, "timeout", 0.25)  # a document then has 1 s in all
+    monkeypatch.setattr(Dribbler, "big", MAX_DOCUMENT_BYTES + 1)
+    monkeypatch.setattr(gateway, "base", unfit_eprom + "/big")
+    huge = world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a")
+    assert huge.status_code == 502
+    assert huge.json() == {"message": "ePROM's document is larger than the 32 MiB ePROX passes on"}
+    monkeypatch.setattr(gateway, "base", unfit_eprom + "/body")
+    started = time.monotonic()
+    slow = world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a")
+    assert slow.status_code == 502 and slow.json() == {"message": "ePROM did not answer: Timeout"}
+    assert time.monotonic() - started < 10  # the whole dribbled answer would take 20 s
+    monkeypatch.setattr(gateway, "base", world.eprom_url)  # and the real one serves it again
+    assert world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a").status_code == 200

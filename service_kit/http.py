@@ -283,12 +283,12 @@ class KeepAliveClient:
                 self._deadlines.watch(watch, sock)
             declared = reply.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
-                raise AnswerTooLarge(f"answer of {declared} bytes, more than {limit}")
+                raise _too_large(limit, int(declared))
             pieces, size = [], 0
             for piece in reply.iter_content(65536):
                 size += len(piece)
                 if size > limit:
-                    raise AnswerTooLarge(f"answer of more than {limit} bytes")
+                    raise _too_large(limit)
                 if time.monotonic() > watch.deadline:
                     raise _too_late(timeout)
                 pieces.append(piece)
@@ -306,10 +306,10 @@ class KeepAliveClient:
 
 def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
     if response.length is not None and response.length > limit:
-        raise AnswerTooLarge(f"answer of {response.length} bytes, more than {limit}")
+        raise _too_large(limit, response.length)
     data = response.read(limit + 1)
     if len(data) > limit:
-        raise AnswerTooLarge(f"answer of more than {limit} bytes")
+        raise _too_large(limit)
     if not response.isclosed():  # a chunked answer's last, empty chunk
         response.read()
     return data
@@ -317,6 +317,12 @@ def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
 
 def _too_late(timeout: float) -> TimeoutError:
     return TimeoutError(f"no complete answer within {timeout:g} s")
+
+
+def _too_large(limit: int, declared: int | None = None) -> AnswerTooLarge:
+    if declared is not None:
+        return AnswerTooLarge(f"answer of {declared} bytes, more than {limit}")
+    return AnswerTooLarge(f"answer of more than {limit} bytes")
 
 
 def closed_while_idle(sock: socket.socket | None) -> bool:

@@ -2,11 +2,10 @@
 to registries with a stable X-Delivery-Id."""
 from __future__ import annotations
 
+import http.client
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-
-import http.client
 
 import requests
 

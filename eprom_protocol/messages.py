@@ -54,6 +54,11 @@ BODY_NOT_OBJECT = "The request body must be a JSON object"
 BODY_TOO_LARGE = "The request body is larger than this endpoint accepts"
 
 
+def body_not_json(detail: str) -> str:
+    """BODY_NOT_JSON with what is wrong (eprom_protocol.json_text says it, without echoing the body)."""
+    return f"{BODY_NOT_JSON}: {detail}"
+
+
 def no_signed_document(document_id: str) -> str:
     """The same text whether the document never existed, belongs to someone else or is gone: no leak."""
     return f"No signed document with id '{document_id}'"

@@ -2,12 +2,11 @@
 order goes through. No Flask, no I/O."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eprom_protocol import messages
+from eprom_protocol import json_text, messages
 from eprom_protocol.enums import DistributionRule as Rule, FormOrderStatus, NotificationChannel as Channel
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import mask
@@ -91,19 +90,13 @@ _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a num
                type(None): "null"}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
 def _parse_metadata(text: str | None) -> Any:
     if text is None:
         return None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as err:  # JSONDecodeError and NaN/Infinity, which JSON does not have
+        value = json_text.loads(text)
+    except ValueError as err:  # bad syntax, NaN/Infinity, too deep: what JSON does not allow
         raise ProtocolError(messages.invalid_metadata(str(err))) from None
-    except RecursionError:
-        raise ProtocolError(messages.invalid_metadata("nested too deeply")) from None
     if not isinstance(value, dict):
         raise ProtocolError(messages.invalid_metadata(
             f"expected a JSON object such as {{\"age\": 76}}, got {_JSON_KINDS.get(type(value), 'something else')}"))

@@ -1,12 +1,12 @@
 """The registry's protocol side: the two callback endpoints ePROX (or ePROM) calls."""
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from eprom_protocol import json_text
 from eprom_protocol.messages import BODY_NOT_JSON
 from eprom_protocol.timefmt import iso
 from service_kit.clock import Clock
@@ -28,8 +28,8 @@ def _read_body() -> tuple[Any, bool]:
     """(body, is_json): any JSON value is accepted; anything else is kept as (truncated) text."""
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw.decode("utf-8")), True
-    except (UnicodeDecodeError, ValueError):
+        return json_text.loads(raw.decode("utf-8")), True
+    except ValueError:  # not UTF-8, not JSON, or NaN and the like, which JSON does not have
         return raw.decode("utf-8", errors="replace")[:MAX_RECORDED_TEXT], False
 
 

@@ -19,6 +19,7 @@ from eprom_protocol.enums import (
     SentStatus,
     WireEnum,
 )
+from eprom_protocol import json_text
 from eprom_protocol.messages import ZERO_UUID
 from eprom_protocol.national_id import mask
 from service_kit.http import Exchange, Tap
@@ -162,7 +163,7 @@ def directives(metadata: Any) -> str:
     if not isinstance(metadata, str):
         return ""
     try:
-        parsed = json.loads(metadata)
+        parsed = json_text.loads(metadata)
     except ValueError:
         return "metadata not JSON"
     if not isinstance(parsed, dict):

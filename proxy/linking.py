@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Iterable
 
+from eprom_protocol import json_text
 from eprom_protocol.messages import ProtocolError, invalid_metadata
 from eprom_protocol.timefmt import parse_instant
 
@@ -62,8 +63,8 @@ def split_metadata(metadata: object) -> tuple[Directives, str | None]:
     if not isinstance(metadata, str):
         raise ProtocolError("metadata: must be a string holding JSON, e.g. \"{\\\"age\\\": 76}\"")
     try:
-        parsed = json.loads(metadata)
-    except json.JSONDecodeError as err:
+        parsed = json_text.loads(metadata)
+    except ValueError as err:  # as the fake ePROM reads it: the same text either way
         raise ProtocolError(invalid_metadata(str(err))) from None
     if not isinstance(parsed, dict) or not any(k in parsed for k in DIRECTIVES):
         return Directives(), metadata

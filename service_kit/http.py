@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from eprom_protocol import json_text
+
 from .clock import Clock
 
 DEFAULT_TIMEOUT = 15.0  # seconds for a whole call, as the most trusted webhook senders use
@@ -70,9 +72,10 @@ class AnswerTooLarge(http.client.HTTPException):
 
 
 def decode_answer(data: bytes) -> Any:
-    """An answer's body as a transcript shows it: its JSON, else the start of its text."""
+    """An answer's body as a transcript shows it: its JSON (strictly: NaN is no JSON), else the start of
+    its text."""
     try:
-        return json.loads(data)
+        return json_text.loads(data)
     except ValueError:
         return data.decode("utf-8", "replace")[:2000]
 

@@ -8,12 +8,13 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from eprom_protocol import json_text
 from eprom_protocol.messages import (
-    BODY_NOT_JSON,
     BODY_NOT_OBJECT,
     BODY_TOO_LARGE,
     MISSING_AUTHORIZATION,
     ProtocolError,
+    body_not_json,
 )
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,9 @@ def json_object_body() -> dict[str, Any]:
     if len(raw) > (request.max_content_length or DEFAULT_MAX_BODY):
         raise ProtocolError(BODY_TOO_LARGE)
     try:
-        body = request.get_json(force=True, silent=True)
-    except RecursionError:  # nested deeper than the parser can go; silent=True covers only ValueError
-        raise ProtocolError(BODY_NOT_JSON) from None
-    if body is None and raw.strip() not in (b"null",):
-        raise ProtocolError(BODY_NOT_JSON)
+        body = json_text.loads(raw)  # strict: no NaN or Infinity, which Flask's get_json would take
+    except ValueError as err:
+        raise ProtocolError(body_not_json(str(err))) from None
     if not isinstance(body, dict):
         raise ProtocolError(BODY_NOT_OBJECT)
     return body

@@ -53,7 +53,7 @@ class Call:
 
 class Recorder:
     """A registry's callback endpoint. Modes: "ok", "fail" (HTTP 500), "false" ({"success": false}),
-    "empty" (200 {}), and a gate: while closed, every callback waits for it before it is answered."""
+    "empty" (200 {}), "nan" (200 {"success": true, "score": NaN}: not JSON, so no acknowledgement), and a gate: while closed, every callback waits for it before it is answered."""
 
     def __init__(self, name: str, clock=None):
         self.name = name
@@ -94,9 +94,11 @@ class Recorder:
             with self._changed:
                 self.waiting -= 1
         status, answer = {"ok": (200, {"success": True}), "fail": (500, {"success": False}),
-                          "false": (200, {"success": False}), "empty": (200, {})}[mode]
+                          "false": (200, {"success": False}), "empty": (200, {}),
+                          "nan": (200, {"success": True, "score": float("nan")})}[mode]
         with self._changed:
-            call.answered, call.acknowledged = status, status == 200 and answer.get("success") is True
+            call.answered = status
+            call.acknowledged = status == 200 and answer.get("success") is True and mode != "nan"
             self._changed.notify_all()
         return Response(json.dumps(answer), status=status, content_type="application/json")(environ, start_response)
 

@@ -7,11 +7,11 @@ import pytest
 from flask import Flask, jsonify
 
 from eprom_protocol.messages import (
-    BODY_NOT_JSON,
     BODY_NOT_OBJECT,
     BODY_TOO_LARGE,
     MISSING_AUTHORIZATION,
     ProtocolError,
+    body_not_json,
 )
 from service_kit.web import (
     DEFAULT_MAX_BODY,
@@ -82,10 +82,44 @@ def test_content_type_is_not_required(client):
     assert reply.get_json() == {"got": {"a": 1}}
 
 
-@pytest.mark.parametrize("data", ["hello", "{a: 1}", "{\"a\": 1", "", "   ", b"\xff\xfe{}"])
-def test_non_json_body(client, data):
+@pytest.mark.parametrize("data, detail", [
+    ("hello", "Expecting value: line 1 column 1 (char 0)"),
+    ("{a: 1}", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ("{\"a\": 1", "Expecting ',' delimiter: line 1 column 8 (char 7)"),
+    ("", "Expecting value: line 1 column 1 (char 0)"),
+    ("   ", "Expecting value: line 1 column 4 (char 3)"),
+    (b"\xff\xfe{}", "Expecting value: line 1 column 1 (char 0)"),
+    (b"{\"a\": \"\xc3\x28\"}", "the bytes are not UTF-8 text"),
+])
+def test_non_json_body(client, data, detail):
     reply = client.post("/body", data=data, content_type="application/json")
-    assert _message(reply, 400) == BODY_NOT_JSON
+    assert _message(reply, 400) == body_not_json(detail)
+
+
+@pytest.mark.parametrize("data, detail", [
+    ('{"a": NaN}', "NaN is not a JSON value"),
+    ('{"a": [Infinity]}', "Infinity is not a JSON value"),
+    ('{"a": {"b": -Infinity}}', "-Infinity is not a JSON value"),
+    ('{"a": 1e999}', "a number too large for JSON (beyond a double)"),
+    ('{"a": -1.5e400}', "a number too large for JSON (beyond a double)"),
+    ('{"a": ' + "7" * 5000 + "}", "a number with more than 4300 digits"),
+])
+def test_what_python_reads_but_json_does_not_have_is_a_400(client, data, detail):
+    """Python's json (and so Flask's get_json) reads NaN, Infinity and 1e999 (as infinity) and would write
+    them back as NaN/Infinity, which no JSON parser reads, nor SQLite's JSON functions."""
+    reply = client.post("/body", data=data, content_type="application/json")
+    assert _message(reply, 400) == body_not_json(detail)
+    assert "7777" not in _message(reply, 400), "the number itself is not echoed"
+
+
+@pytest.mark.parametrize("data, value", [
+    ('{"a": 1.7976931348623157e308}', 1.7976931348623157e308),
+    ('{"a": -5e-324}', -5e-324),
+    ('{"a": 1e-999}', 0.0),  # underflow to zero is a finite number: JSON allows it
+    ('{"a": ' + "7" * 4300 + "}", int("7" * 4300)),
+])
+def test_numbers_at_the_edges_of_a_double_are_read(client, data, value):
+    assert client.post("/body", data=data, content_type="application/json").get_json() == {"got": {"a": value}}
 
 
 @pytest.mark.parametrize("data", ["[]", "[{\"a\": 1}]", "null", " null ", "\"text\"", "42", "true"])
@@ -121,7 +155,8 @@ def test_optional_body_may_be_empty(client, data):
 
 def test_optional_body_is_still_strict_when_present(client):
     assert client.post("/optional", json={"a": 1}).get_json() == {"got": {"a": 1}}
-    assert _message(client.post("/optional", data="nope"), 400) == BODY_NOT_JSON
+    not_json = body_not_json("Expecting value: line 1 column 1 (char 0)")
+    assert _message(client.post("/optional", data="nope"), 400) == not_json
     assert _message(client.post("/optional", data="[]"), 400) == BODY_NOT_OBJECT
 
 
@@ -185,4 +220,4 @@ def test_wrong_method_is_a_json_405(client):
 def test_json_nested_too_deep_is_a_400_not_a_500(client):
     data = "[" * 200_000 + "]" * 200_000
     reply = client.post("/body", data=data, content_type="application/json")
-    assert _message(reply, 400) == BODY_NOT_JSON
+    assert _message(reply, 400) == body_not_json("nested too deeply")

@@ -37,11 +37,12 @@ def test_the_api_key_is_checked_before_the_body(sim):
 
 
 @pytest.mark.parametrize("raw, text", [
-    ("this is not json", messages.BODY_NOT_JSON),
-    ("", messages.BODY_NOT_JSON),
+    ("this is not json", messages.body_not_json("Expecting value: line 1 column 1 (char 0)")),
+    ("", messages.body_not_json("Expecting value: line 1 column 1 (char 0)")),
     ("[1, 2]", messages.BODY_NOT_OBJECT),
     ("null", messages.BODY_NOT_OBJECT),
-    ("[" * 100_000, messages.BODY_NOT_JSON),
+    ("[" * 100_000, messages.body_not_json("nested too deeply")),
+    ('{"formId": NaN}', messages.body_not_json("NaN is not a JSON value")),
 ])
 def test_a_body_that_is_not_a_json_object(sim, raw, text):
     response = sim.order(raw)

@@ -7,6 +7,7 @@ derandomized: the same requests on every run."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sqlite3
 
@@ -18,7 +19,8 @@ from eprom_protocol.enums import DistributionRule, FormOrderStatus, SentStatus
 from eprom_protocol.timefmt import parse_instant
 from fake_eprom.forms import default_catalog
 
-from bad_input import BARRAGE, JSON, NOT_BOOL, NOT_STRING, bad_national_ids, fails, not_json_object_text
+from bad_input import (BARRAGE, JSON, NOT_BOOL, NOT_JSON_VALUES, NOT_STRING, bad_national_ids, fails,
+                       not_json_object_text, with_raw)
 from proxy_world import EPROX_KEY, order_body
 
 ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{11}(?!\d)")
@@ -34,7 +36,8 @@ BAD_ORDER_FIELDS = {
     "nationalId": bad_national_ids(),
     "onBehalfOfNationalId": bad_national_ids(),
     "expiryDate": st.one_of(NOT_STRING, st.text(max_size=30)).filter(_unparsable_instant),
-    "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(not_json_object_text)),
+    "metadata": st.one_of(NOT_STRING, st.text(max_size=30).filter(not_json_object_text),
+                          NOT_JSON_VALUES.map(lambda raw: '{"age": %s}' % raw), st.just("[" * 5000)),
     "distributionRule": JSON.filter(lambda v: v is not None and not DistributionRule.is_valid(v)),
     "dontStoreCompletedFormInPha": NOT_BOOL,
     "mustBeSigned": NOT_BOOL,
@@ -123,6 +126,26 @@ def test_bytes_that_are_not_json(barrage, raw):
     refused(send(world, "/api/v2/messagetocitizen", data=raw))
     for path in ("/api/PromsFormOrder", "/api/MessageToCitizen"):  # bytes that are JSON lack ePROX's key: 401
         refused(send(world, path, data=raw, registry=None, method="PUT"), (400, 401), callback=True)
+    assert snapshot(world) == before
+
+
+@BARRAGE
+@given(raw_value=NOT_JSON_VALUES, order_field=st.sampled_from(["formId", "expiryDate", "testMode", "extra"]),
+       callback_field=st.sampled_from(["formData", "formOrderStatus", "extra"]))
+def test_valid_bodies_but_for_a_value_json_does_not_have(barrage, raw_value, order_field, callback_field):
+    """NaN, Infinity, 1e999 (which Python's json reads) in an order that would otherwise link, and in an
+    answer ePROM would otherwise deliver: a 400 each, nothing taken in."""
+    world, patient, before = barrage
+    refused(send(world, "/api/v2/formorder", data=with_raw(order_body(patient), order_field, raw_value),
+                 registry="registry-b"))
+    (eprom_order,) = world.eprom_orders(patient)
+    answer = {"apiKey": EPROX_KEY, "formOrderId": eprom_order["id"], "formOrderStatus": "Completed",
+              "formData": {"q1": 4}, "signedFormId": None, "timestamp": "2025-01-06T10:00:00"}
+    if callback_field == "formData":
+        raw = json.dumps(answer).replace('"q1": 4', f'"q1": {raw_value}').encode()
+    else:
+        raw = with_raw(answer, callback_field, raw_value)
+    refused(send(world, "/api/PromsFormOrder", data=raw, registry=None, method="PUT"), callback=True)
     assert snapshot(world) == before
 
 

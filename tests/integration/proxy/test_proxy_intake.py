@@ -2,6 +2,7 @@
 once, each registry linked to an order gets each update under one delivery, once."""
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
@@ -102,6 +103,32 @@ def test_forged_and_malformed_callbacks_change_nothing(world):
     world.settle()
     assert len(world.deliveries()) == before
     assert world.recorders["registry-a"].statuses(a) == ["Ordered"]
+
+
+def test_an_answer_holding_nan_is_refused_and_later_registries_still_link_to_the_order(world):
+    """Python's json reads NaN; taken in, it went on to the registry as `NaN` (no JSON parser reads that) and
+    SQLite's json_set, which builds a late linker's replay, refused the stored answer: every later order
+    for that patient and form was a 500 (found with a raw callback, fixed with eprom_protocol.json_text)."""
+    patient = world.add_patient()
+    a = world.order("registry-a", patient)["id"]
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    for constant in ("NaN", "Infinity", "-Infinity", "1e999"):
+        raw = json.dumps(dict(returned(eprom_order["id"]), formData=None)).replace('"formData": null',
+                                                                                   f'"formData": {{"q1": {constant}}}')
+        reply = world.call("PUT", "/api/PromsFormOrder", data=raw, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400 and reply.json()["success"] is False, reply.text
+        assert reply.json()["message"].startswith("The request body is not valid JSON: ")
+    world.settle()
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered"], "a refused callback changes nothing"
+    world.answer(eprom_order["id"], {"q1": 4})  # ePROM sends it again, as JSON
+    world.settle()
+    b = world.order("registry-b", patient)["id"]
+    world.settle()
+    for name, own in (("registry-a", a), ("registry-b", b)):
+        assert world.recorders[name].statuses(own) == ["Ordered", "Completed"]
+        (answer,) = [c for c in world.recorders[name].snapshot() if c.body["formOrderStatus"] == "Completed"]
+        assert answer.body["formOrderId"] == own
 
 
 def test_a_callback_that_overtakes_its_order_waits_for_it_and_reaches_the_registry_after_its_answer(world):

@@ -59,7 +59,7 @@ def test_a_callback_is_acknowledged_only_once_a_delivery_per_linked_registry_is_
     assert world.recorders["registry-b"].statuses(b) == ["Ordered", "Completed"]
 
 
-@pytest.mark.parametrize("mode", ["fail", "false", "empty"])
+@pytest.mark.parametrize("mode", ["fail", "false", "empty", "nan"])
 def test_a_delivery_is_done_only_on_2xx_with_success_true_and_keeps_its_delivery_id(world, mode):
     recorder = world.recorders["registry-a"]
     recorder.mode = mode

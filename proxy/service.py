@@ -572,6 +572,7 @@ def describe_failure(reply: Reply) -> str:
 
 def for_registry(eprom_body: dict[str, Any], registry_order: str, account: RegistryAccount) -> dict[str, Any]:
     """ePROM's callback as one registry must see it: its own order id and its own key, nothing else changed.
-    (A linked order's replay is made the same way in SQL: proxy/store.py WRITE_VIEWS, json_set.)"""
+    (A linked order's replay is made the same way in SQL: proxy/store.py WRITE_VIEWS, json_set;
+    tests/unit/test_proxy_store_replay.py holds the two equal, field order included.)"""
     return {**eprom_body, "apiKey": account.api_key, "formOrderId": registry_order}
 

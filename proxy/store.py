@@ -187,7 +187,8 @@ MESSAGE_PREFIX = "message:"
 
 def delivery_id(registry_order: str, status: str) -> str:
     """The stable X-Delivery-Id of one update for one registry order (or message): there is one delivery
-    per pair, so the id says which it is, and the same every time. (WRITE_VIEWS builds it the same way.)"""
+    per pair, so the id says which it is, and the same every time. (WRITE_VIEWS builds it the same way in SQL;
+    tests/unit/test_proxy_store_replay.py holds the two equal.)"""
     return f"{registry_order}.{status}"
 
 

@@ -1,11 +1,15 @@
 """HTTP out: one small client per server, which records every exchange for transcripts and reports. It
 speaks HTTP/1.1 over keep-alive `http.client` connections, one set per thread (a fraction of requests'
-cost per call: under load the proxy spent a third of its time in requests); calls through an HTTP proxy
-from the environment (HTTP_PROXY and friends) go through requests, which knows how."""
+cost per call: under load the proxy spent a third of its time in requests), directly or through the HTTP
+proxy the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY: a CONNECT tunnel for https),
+with one deadline for the whole call: connecting, the tunnel, TLS, sending and the answer."""
 from __future__ import annotations
 
+import base64
+import functools
 import heapq
 import http.client
+import ipaddress
 import itertools
 import json
 import os
@@ -17,9 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, NamedTuple
-from urllib.parse import urlsplit
-
-import requests
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from eprom_protocol import json_text
 
@@ -80,30 +82,17 @@ def decode_answer(data: bytes) -> Any:
         return data.decode("utf-8", "replace")[:2000]
 
 
-class ThreadSessions:
-    """One requests.Session per thread (a Session is not thread-safe), for what KeepAliveClient leaves to
-    requests: calls through an HTTP proxy."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def get(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
-
 class _Watch:
     """One call's deadline; `fired` once the deadline ended it."""
 
-    __slots__ = ("deadline", "sock", "done", "fired")
+    __slots__ = ("deadline", "sock", "done", "fired", "queued")
 
     def __init__(self, deadline: float):
         self.deadline = deadline
         self.sock: socket.socket | None = None
         self.done = False
         self.fired = False
+        self.queued = False  # in the deadline thread's heap
 
 
 class Deadlines:
@@ -124,8 +113,13 @@ class Deadlines:
         self._thread: threading.Thread | None = None
 
     def watch(self, watch: _Watch, sock: socket.socket) -> None:
+        """Shut `sock` down at the watch's deadline; called again, the watch moves to the socket given (the
+        TLS socket made on a connected one, a call's second attempt)."""
         with self._changed:
-            watch.sock, watch.done = sock, False  # (again, for a call's second attempt)
+            watch.sock, watch.done = sock, False
+            if watch.queued:
+                return
+            watch.queued = True
             heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
@@ -141,7 +135,7 @@ class Deadlines:
         with self._changed:
             while True:
                 while self._heap and self._heap[0][2].done:
-                    heapq.heappop(self._heap)
+                    heapq.heappop(self._heap)[2].queued = False
                 if not self._heap:
                     self._changed.wait()
                     continue
@@ -150,6 +144,7 @@ class Deadlines:
                     self._changed.wait(delay)
                     continue
                 watch = heapq.heappop(self._heap)[2]
+                watch.queued = False
                 if watch.sock is not None:
                     watch.fired = True
                     try:  # the caller's blocked read or write returns at once; socket.socket's own shutdown,
@@ -168,8 +163,21 @@ class HTTPConnection(http.client.HTTPConnection):
     under load means a wait to get it back: the request's head and body go out in one write (http.client
     writes them apart, and the server then reads twice), and once connected the socket blocks with no
     timeout of its own (a socket timeout costs a poll() before every read and write). The call's deadline
-    (Deadlines) bounds the call; connecting stays bounded by the timeout the connection was made with.
-    `_send_output` and `_buffer` are http.client's own, unchanged since Python 3.6; a test pins them."""
+    (Deadlines) bounds the call: `on_socket` hands it every socket as soon as it exists, so connecting
+    through a proxy's tunnel and the TLS handshake are within it too. `_send_output`, `_buffer`,
+    `_create_connection` and `_tunnel_host` are http.client's own, unchanged since Python 3.6 (the last
+    since 3.4); a test pins them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_socket: Callable[[socket.socket], None] | None = None
+        self._create_connection = self._create_watched_connection
+
+    def _create_watched_connection(self, *args, **kwargs) -> socket.socket:
+        sock = socket.create_connection(*args, **kwargs)
+        if self.on_socket is not None:
+            self.on_socket(sock)
+        return sock
 
     def connect(self) -> None:
         super().connect()
@@ -186,7 +194,74 @@ class HTTPConnection(http.client.HTTPConnection):
 
 
 class HTTPSConnection(HTTPConnection, http.client.HTTPSConnection):
-    """The same over TLS (connect() makes the TLS connection, then the socket blocks)."""
+    """The same over TLS: the handshake starts only once the deadline watches the TLS socket."""
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT tunnel when there is one
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._tunnel_host or self.host,
+                                              do_handshake_on_connect=False)
+        if self.on_socket is not None:
+            self.on_socket(self.sock)
+        self.sock.do_handshake()
+        self.sock.settimeout(None)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call's connection goes: straight to the server, or to the environment's HTTP proxy."""
+
+    proxy: SplitResult | None = None
+
+    @property
+    def proxy_headers(self) -> dict[str, str]:
+        if self.proxy is None or self.proxy.username is None:
+            return {}
+        credentials = f"{unquote(self.proxy.username)}:{unquote(self.proxy.password or '')}"
+        return {"Proxy-Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+    def connection(self, target: SplitResult, timeout: float) -> HTTPConnection:
+        if self.proxy is None:
+            kind = HTTPSConnection if target.scheme == "https" else HTTPConnection
+            return kind(target.hostname, target.port, timeout=timeout)
+        proxy_port = self.proxy.port or (443 if self.proxy.scheme == "https" else 80)
+        if target.scheme != "https":  # the request goes to the proxy, naming the whole URL
+            kind = HTTPSConnection if self.proxy.scheme == "https" else HTTPConnection
+            return kind(self.proxy.hostname, proxy_port, timeout=timeout)
+        if self.proxy.scheme == "https":
+            raise http.client.HTTPException(
+                f"the environment's proxy for https is an https:// URL ({self.proxy.hostname}); this client tunnels"
+                " https through http:// proxies only")
+        connection = HTTPSConnection(self.proxy.hostname, proxy_port, timeout=timeout)
+        connection.set_tunnel(target.hostname, target.port or 443, headers=self.proxy_headers)
+        return connection
+
+    def request_target(self, target: SplitResult) -> str:
+        if self.proxy is not None and target.scheme != "https":
+            return urlunsplit(target._replace(fragment=""))
+        return (target.path or "/") + (f"?{target.query}" if target.query else "")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def route_for(scheme: str, host: str) -> Route:
+    """The environment's proxy for this scheme (else ALL_PROXY), unless NO_PROXY exempts the host, as
+    requests and curl read them; never for this machine's loopback, which no proxy elsewhere can reach (the
+    harness's servers talk over it wherever HTTP_PROXY is set for the internet)."""
+    proxies = urllib.request.getproxies()
+    url = proxies.get(scheme) or proxies.get("all")
+    if not url or is_loopback(host) or urllib.request.proxy_bypass(host):
+        return Route()
+    proxy = urlsplit(url if "://" in url else f"http://{url}")
+    if proxy.scheme not in ("http", "https") or not proxy.hostname:
+        raise http.client.HTTPException(f"the environment names a proxy this client cannot use: {proxy.scheme}://")
+    return Route(proxy)
 
 
 class KeepAliveClient:
@@ -194,21 +269,18 @@ class KeepAliveClient:
 
     RETRY_STALE = frozenset({"GET", "PUT"})  # idempotent: sent again once when a kept connection had gone stale
 
-    def __init__(self, timeout: float, sessions: ThreadSessions | None = None,
-                 max_answer: int = MAX_ANSWER_BYTES, deadlines: Deadlines | None = None):
+    def __init__(self, timeout: float, max_answer: int = MAX_ANSWER_BYTES, deadlines: Deadlines | None = None):
         self.timeout = timeout
         self.max_answer = max_answer
         self._deadlines = deadlines or _DEADLINES
-        self._sessions = sessions or ThreadSessions()
         self._local = threading.local()
-        self._proxied: dict[str, bool] = {}
+        self._routes: dict[tuple[str, str], Route] = {}
 
-    def _via_proxy(self, scheme: str, host: str) -> bool:
-        key = f"{scheme}://{host}"
-        if key not in self._proxied:
-            proxies = urllib.request.getproxies()
-            self._proxied[key] = scheme in proxies and not urllib.request.proxy_bypass(host)
-        return self._proxied[key]
+    def _route(self, scheme: str, host: str) -> Route:
+        key = (scheme, host)
+        if key not in self._routes:
+            self._routes[key] = route_for(scheme, host)  # read once: the environment is the process's
+        return self._routes[key]
 
     def request(self, method: str, url: str, body: Any, headers: dict[str, str],
                 timeout: float | None = None) -> tuple[int, bytes]:
@@ -220,18 +292,19 @@ class KeepAliveClient:
     def call(self, method: str, url: str, body: Any, headers: dict[str, str], *, timeout: float | None = None,
              max_answer: int | None = None) -> Answer:
         """As request(), with the answer's Content-Type, and a cap of its own for a larger answer (a
-        document); raises requests.RequestException too when the call went through an HTTP proxy."""
+        document)."""
         timeout = timeout or self.timeout
         limit = max_answer or self.max_answer
         parts = urlsplit(url)
-        if self._via_proxy(parts.scheme, parts.hostname or ""):
-            return self._through_proxy(method, url, body, headers, timeout, limit)
+        route = self._route(parts.scheme, parts.hostname or "")
         sent = dict(headers)
+        if parts.scheme != "https":  # through a tunnel the proxy never sees the request
+            sent.update(route.proxy_headers)
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
             sent.update({"Content-Type": "application/json", "Content-Length": str(len(payload))})
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = route.request_target(parts)
         pool = self._local.__dict__.setdefault("pool", {})
         key = (parts.scheme, parts.netloc)
         watch = _Watch(time.monotonic() + timeout)  # one deadline for the call, a second attempt included
@@ -245,12 +318,13 @@ class KeepAliveClient:
             if left <= 0:
                 raise _too_late(timeout)
             if connection is None:
-                kind = HTTPSConnection if parts.scheme == "https" else HTTPConnection
-                connection = kind(parts.hostname, parts.port, timeout=left)  # connecting: within what is left
+                connection = route.connection(parts, timeout=left)  # each step of connecting within what is left
             try:
+                connection.on_socket = functools.partial(self._deadlines.watch, watch)  # and all of it by then
                 if connection.sock is None:
                     connection.connect()
-                self._deadlines.watch(watch, connection.sock)
+                else:
+                    self._deadlines.watch(watch, connection.sock)
                 connection.request(method, target, body=payload, headers=sent)
                 response = connection.getresponse()
                 data = _read(response, limit)
@@ -272,40 +346,6 @@ class KeepAliveClient:
                 pool[key] = connection
             return Answer(response.status, data, response.headers.get("Content-Type"))
         raise http.client.HTTPException("unreachable")  # pragma: no cover
-
-    def _through_proxy(self, method: str, url: str, body: Any, headers: dict[str, str], timeout: float,
-                       limit: int) -> Answer:
-        """A call through an HTTP proxy from the environment, by requests, which knows how. Its timeout bounds
-        each read, so the deadline and the cap are kept here: the socket is watched from the answer's head
-        on, and the body is read in pieces. Until the head has come, each read is bounded, not the wait."""
-        watch = _Watch(time.monotonic() + timeout)
-        reply = self._sessions.get().request(method, url, json=body, headers=headers, timeout=timeout, stream=True)
-        try:
-            sock = getattr(getattr(reply.raw, "connection", None), "sock", None)
-            if sock is not None:
-                self._deadlines.watch(watch, sock)
-            declared = reply.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise _too_large(limit, int(declared))
-            pieces, size = [], 0
-            for piece in reply.iter_content(65536):
-                size += len(piece)
-                if size > limit:
-                    raise _too_large(limit)
-                if time.monotonic() > watch.deadline:
-                    raise _too_late(timeout)
-                pieces.append(piece)
-            if watch.fired:
-                raise _too_late(timeout)
-            return Answer(reply.status_code, b"".join(pieces), reply.headers.get("Content-Type"))
-        except (OSError, requests.RequestException) as err:
-            if watch.fired:
-                raise _too_late(timeout) from err
-            raise
-        finally:
-            self._deadlines.done(watch)
-            reply.close()
-
 
 def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
     if response.length is not None and response.length > limit:
@@ -346,10 +386,10 @@ def closed_while_idle(sock: socket.socket | None) -> bool:
 
 
 def error_kind(err: BaseException) -> str:
-    """What kind of failure left a call without an answer, the same whichever client met it."""
-    if isinstance(err, (socket.timeout, TimeoutError, requests.Timeout)):
+    """What kind of failure left a call without an answer."""
+    if isinstance(err, (socket.timeout, TimeoutError)):
         return "Timeout"
-    if isinstance(err, (ConnectionError, requests.ConnectionError)):
+    if isinstance(err, ConnectionError):
         return "ConnectionError"
     return type(err).__name__
 
@@ -360,8 +400,7 @@ class Transport:
         self.clock = clock
         self.tap = tap
         self.timeout = timeout
-        self.sessions = ThreadSessions()
-        self.client = KeepAliveClient(timeout, self.sessions)
+        self.client = KeepAliveClient(timeout)
 
     def send(self, method: str, url: str, body: Any = None, *, api_key: str | None = None,
              headers: dict[str, str] | None = None, timeout: float | None = None) -> Exchange:
@@ -379,7 +418,7 @@ class Transport:
                                                exchange.headers, timeout or self.timeout)
             exchange.status = status
             exchange.response_body = decode_answer(data)
-        except (OSError, http.client.HTTPException, requests.RequestException) as err:
+        except (OSError, http.client.HTTPException) as err:
             exchange.error = f"{error_kind(err)}: {err}"[:500]
         if self.tap is not None:
             self.tap(exchange)

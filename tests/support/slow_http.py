@@ -2,6 +2,8 @@
 never sent, or larger than a client takes; over plain TCP or TLS."""
 from __future__ import annotations
 
+import select
+import socket
 import socketserver
 import ssl
 import threading
@@ -18,14 +20,13 @@ class Dribbler(socketserver.BaseRequestHandler):
     anything else a small JSON answer. (So /big/api/ExternalDocument/x is a big document.)"""
 
     big = 0
+    heads: list[bytes] = []  # every request's head, as received (a proxy's test reads what it was sent)
 
     def handle(self):
-        request = b""
-        while b"\r\n\r\n" not in request:
-            chunk = self.request.recv(65536)
-            if not chunk:
-                return
-            request += chunk
+        request = _read_head(self.request)
+        if request is None:
+            return
+        Dribbler.heads.append(request.split(b"\r\n\r\n", 1)[0])
         target = request.split(b" ", 2)[1].decode("latin-1")
         path = "/" + urlsplit(target).path.split("/")[1]  # the first segment; a request through a proxy
         path = path.encode()  # names the whole URL
@@ -54,6 +55,57 @@ class Dribbler(socketserver.BaseRequestHandler):
         for i in range(len(data)):
             self.request.sendall(data[i:i + 1])
             time.sleep(DRIBBLE_GAP)  # sleep-ok: the server under test is slow on purpose, nobody waits on it
+
+
+def _read_head(sock) -> bytes | None:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        request += chunk
+    return request
+
+
+class TunnelProxy(socketserver.BaseRequestHandler):
+    """An HTTP proxy for https: answers CONNECT host:port by connecting to that port on this machine, whatever
+    the name, and relaying bytes both ways (it never sees inside the TLS). Records each CONNECT's head; with
+    `dribble` set it dribbles its 200."""
+
+    heads: list[bytes] = []
+    dribble = False
+
+    def handle(self):
+        head = _read_head(self.request)
+        if head is None or not head.startswith(b"CONNECT "):
+            return
+        TunnelProxy.heads.append(head.split(b"\r\n\r\n", 1)[0])
+        port = head.split(b" ", 2)[1].decode().rpartition(":")[2]
+        try:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as upstream:
+                if TunnelProxy.dribble:  # a header a byte at a time: the whole answer would take 20 s
+                    for byte in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"y" * DRIBBLE_BYTES:
+                        self.request.sendall(bytes([byte]))
+                        time.sleep(DRIBBLE_GAP)  # sleep-ok: the proxy under test is slow on purpose
+                    return
+                self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self._relay(self.request, upstream)
+        except OSError:  # either side hung up
+            pass
+
+    @staticmethod
+    def _relay(client, upstream) -> None:
+        upstream.settimeout(None)
+        ends = [client, upstream]
+        while True:
+            readable, _, _ = select.select(ends, [], [], 30)
+            if not readable:
+                return
+            for end in readable:
+                data = end.recv(65536)
+                if not data:
+                    return
+                (upstream if end is client else client).sendall(data)
 
 
 class TLSServer(socketserver.ThreadingTCPServer):

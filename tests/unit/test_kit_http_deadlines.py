@@ -15,8 +15,8 @@ import pytest
 import trustme
 
 from service_kit.clock import SimClock
-from service_kit.http import AnswerTooLarge, Deadlines, KeepAliveClient, ThreadSessions, Transport, _Watch
-from slow_http import Dribbler, TLSServer, serve  # tests/support/
+from service_kit.http import AnswerTooLarge, Deadlines, KeepAliveClient, Transport, _Watch, route_for
+from slow_http import Dribbler, TLSServer, TunnelProxy, serve  # tests/support/
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def tls_context(tmp_path, monkeypatch) -> ssl.SSLContext:
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca.issue_cert("127.0.0.1", "registry.example").configure_cert(context)
     return context
 
 
@@ -42,7 +42,7 @@ def tls_server(tls_context):
 
 @pytest.mark.parametrize("path", ["/body", "/headers", "/silent"])
 def test_a_call_ends_at_its_timeout_however_slowly_the_answer_comes(server, path):
-    client = KeepAliveClient(1.0, ThreadSessions())
+    client = KeepAliveClient(1.0)
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
         client.request("PUT", server + path, {"n": 1}, {})
@@ -62,7 +62,7 @@ def test_a_timed_out_call_is_reported_as_a_timeout_with_no_answer(server):
 @pytest.mark.parametrize("path", ["/big", "/chunked"])
 def test_an_answer_larger_than_the_client_takes_is_refused(server, path):
     Dribbler.big = 64 * 4096
-    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    client = KeepAliveClient(5.0, max_answer=16 * 4096)
     with pytest.raises(http.client.HTTPException, match="more than 65536"):
         client.request("PUT", server + path, {"n": 1}, {})
     Dribbler.big = 4 * 4096  # within the limit: taken whole, with a length or chunked
@@ -92,13 +92,13 @@ def test_a_call_that_finished_is_never_cut_off_later(server):
 
 
 def test_calls_that_answer_in_time_are_untouched(server):
-    client = KeepAliveClient(5.0, ThreadSessions())
+    client = KeepAliveClient(5.0)
     for n in range(20):
         assert client.request("PUT", server + "/ok", {"n": n}, {}) == (200, b'{"success": true}')
 
 
 def test_over_tls_a_call_answers_and_a_slow_one_ends_at_its_timeout(tls_server):
-    client = KeepAliveClient(1.0, ThreadSessions())
+    client = KeepAliveClient(1.0)
     for n in range(3):
         assert client.request("PUT", tls_server + "/ok", {"n": n}, {}) == (200, b'{"success": true}')
     for path in ("/body", "/silent"):
@@ -142,7 +142,7 @@ def test_a_tls_read_that_starts_after_the_deadline_fails_as_no_answer(tls_contex
 def test_a_call_may_take_a_larger_answer_than_the_clients_cap_and_says_what_it_is(server):
     """What a document download uses: a cap of its own for one call, and the answer's Content-Type."""
     Dribbler.big = 64 * 4096
-    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    client = KeepAliveClient(5.0, max_answer=16 * 4096)
     for path in ("/big", "/chunked"):
         answer = client.call("GET", server + path, None, {}, max_answer=128 * 4096)
         assert (answer.status, answer.data, answer.content_type) == (200, b"z" * (64 * 4096), None)
@@ -151,30 +151,133 @@ def test_a_call_may_take_a_larger_answer_than_the_clients_cap_and_says_what_it_i
     assert client.call("GET", server + "/ok", None, {}).content_type == "application/json"
 
 
+PROXY_VARIABLES = ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                   "all_proxy")
+
+
 @pytest.fixture
-def through_proxy(server, monkeypatch):
-    """The dribbling server as the environment's HTTP proxy: calls to any http URL go to it, by requests
-    (it answers them itself, as a proxy that relays a slow or large answer would)."""
-    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+def clean_proxy_environment(monkeypatch):
+    for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", server)
+    return monkeypatch
+
+
+@pytest.fixture
+def through_proxy(server, clean_proxy_environment):
+    """The dribbling server as the environment's HTTP proxy, with credentials: calls to any http URL go to
+    it (it answers them itself, as a proxy that relays a slow or large answer would)."""
+    clean_proxy_environment.setenv("HTTP_PROXY", server.replace("http://", "http://ops%40eprox:s3cret@"))
+    Dribbler.heads.clear()
     return "http://registry.example"
 
 
-def test_through_an_http_proxy_a_call_still_ends_at_its_timeout(through_proxy):
-    client = KeepAliveClient(1.0, ThreadSessions())
-    assert client.request("PUT", through_proxy + "/ok", {"n": 1}, {}) == (200, b'{"success": true}')
+@pytest.fixture
+def tunnel(clean_proxy_environment):
+    """A CONNECT proxy (tests/support/slow_http.TunnelProxy) as the environment's proxy for https."""
+    TunnelProxy.heads.clear()
+    TunnelProxy.dribble = False
+    for url in serve(socketserver.ThreadingTCPServer(("127.0.0.1", 0), TunnelProxy), "http"):
+        clean_proxy_environment.setenv("HTTPS_PROXY", url.replace("http://", "http://ops:pw@"))
+        yield url
+
+
+def test_through_an_http_proxy_the_request_names_the_whole_url_and_carries_the_proxys_credentials(through_proxy):
+    client = KeepAliveClient(5.0)
+    assert client.request("PUT", through_proxy + "/ok?x=1", {"n": 1}, {"X-Delivery-Id": "d1"}) == (
+        200, b'{"success": true}')
+    (head,) = Dribbler.heads
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0] == "PUT http://registry.example/ok?x=1 HTTP/1.1"
+    assert "Host: registry.example" in lines and "X-Delivery-Id: d1" in lines
+    assert "Proxy-Authorization: Basic b3BzQGVwcm94OnMzY3JldA==" in lines  # ops@eprox:s3cret, unquoted
+
+
+@pytest.mark.parametrize("path", ["/body", "/headers", "/silent"])
+def test_through_an_http_proxy_a_call_still_ends_at_its_timeout(through_proxy, path):
+    client = KeepAliveClient(1.0)
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
-        client.request("PUT", through_proxy + "/body", {"n": 1}, {})
-    assert time.monotonic() - started < 10  # the whole dribbled body would take 20 s
+        client.request("PUT", through_proxy + path, {"n": 1}, {})
+    assert time.monotonic() - started < 10  # the whole dribbled answer would take 20 s
 
 
 def test_through_an_http_proxy_an_answer_larger_than_the_client_takes_is_refused(through_proxy):
     Dribbler.big = 64 * 4096
-    client = KeepAliveClient(5.0, ThreadSessions(), max_answer=16 * 4096)
+    client = KeepAliveClient(5.0, max_answer=16 * 4096)
     for path in ("/big", "/chunked"):
         with pytest.raises(AnswerTooLarge, match="more than 65536"):
             client.request("PUT", through_proxy + path, {"n": 1}, {})
     Dribbler.big = 4 * 4096
     assert client.request("PUT", through_proxy + "/big", {"n": 2}, {}) == (200, b"z" * (4 * 4096))
+
+
+def far(url: str) -> str:
+    """A loopback test server's URL under a name that is not loopback (loopback never goes through a proxy);
+    the tunnelling proxy resolves every name to this machine, and the certificate carries the name."""
+    return url.replace("127.0.0.1", "registry.example")
+
+
+def test_https_goes_through_the_proxys_tunnel_with_its_credentials_and_tls_to_the_server(tunnel, tls_server):
+    client = KeepAliveClient(5.0)
+    assert client.request("PUT", far(tls_server) + "/ok", {"n": 1}, {}) == (200, b'{"success": true}')
+    (head,) = TunnelProxy.heads
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith(f"CONNECT {far(tls_server).removeprefix('https://')} HTTP/1.")  # 1.0 before 3.12
+    assert "Proxy-Authorization: Basic b3BzOnB3" in lines  # ops:pw
+    assert not any(line.startswith("Proxy-Authorization") for line in Dribbler.heads[-1].decode().split("\r\n")), \
+        "inside the tunnel the server never sees the proxy's credentials"
+
+
+@pytest.mark.parametrize("path", ["/body", "/headers"])
+def test_through_the_tunnel_a_slow_answer_ends_at_the_timeout(tunnel, tls_server, path):
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+        KeepAliveClient(1.0).request("PUT", far(tls_server) + path, {"n": 1}, {})
+    assert time.monotonic() - started < 10
+
+
+def test_a_proxy_that_dribbles_its_answer_to_connect_ends_at_the_timeout(tunnel, tls_server):
+    """Opening the tunnel is within the call's deadline too, not only each read of it."""
+    TunnelProxy.dribble = True
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+        KeepAliveClient(1.0).request("PUT", far(tls_server) + "/ok", {"n": 1}, {})
+    assert time.monotonic() - started < 10  # the whole CONNECT answer would take 20 s
+
+
+def test_loopback_never_goes_through_a_proxy(server, clean_proxy_environment):
+    """A proxy elsewhere cannot reach this machine's loopback: the harness's servers must work wherever
+    HTTP_PROXY is set for the internet, NO_PROXY or not."""
+    clean_proxy_environment.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    for url in (server, server.replace("127.0.0.1", "localhost")):
+        assert KeepAliveClient(5.0).request("PUT", url + "/ok", {"n": 1}, {}) == (200, b'{"success": true}')
+    assert route_for("http", "::1").proxy is None and route_for("http", "127.8.9.10").proxy is None
+
+
+def test_no_proxy_names_the_hosts_reached_directly(clean_proxy_environment):
+    clean_proxy_environment.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    clean_proxy_environment.setenv("NO_PROXY", "eprom.example,.helsenett.example")
+    for host in ("eprom.example", "registry.helsenett.example"):
+        assert route_for("https", host).proxy is None
+    assert route_for("https", "registry.example").proxy.hostname == "proxy.example"
+    assert route_for("http", "registry.example").proxy is None, "HTTPS_PROXY is for https only"
+
+
+def test_all_proxy_serves_when_no_proxy_is_named_for_the_scheme(server, clean_proxy_environment):
+    clean_proxy_environment.setenv("ALL_PROXY", server)
+    Dribbler.heads.clear()
+    assert KeepAliveClient(5.0).request("GET", "http://registry.example/ok", None, {})[0] == 200
+    assert Dribbler.heads[-1].startswith(b"GET http://registry.example/ok HTTP/1.1")
+
+
+@pytest.mark.parametrize("variable, proxy, url, error", [
+    ("HTTPS_PROXY", "https://proxy.example:3129", "https://registry.example/x", "tunnels https through http:// proxies"),
+    ("HTTP_PROXY", "socks5://proxy.example:1080", "http://registry.example/x", "a proxy this client cannot use"),
+])
+def test_a_proxy_this_client_cannot_use_fails_the_call_and_says_why(clean_proxy_environment, variable, proxy, url,
+                                                                     error):
+    clean_proxy_environment.setenv(variable, proxy)
+    with pytest.raises(http.client.HTTPException, match=error):
+        KeepAliveClient(1.0).request("GET", url, None, {})
+    exchange = Transport("proxy", SimClock(), timeout=1.0).send("GET", url)
+    assert exchange.status is None and error in exchange.error

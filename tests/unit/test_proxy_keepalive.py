@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from service_kit.http import KeepAliveClient, ThreadSessions
+from service_kit.http import KeepAliveClient
 
 
 class Registry(http.server.BaseHTTPRequestHandler):
@@ -71,7 +71,7 @@ def registry():
 def test_connections_are_kept_and_one_closed_while_idle_is_replaced_before_sending(registry, method):
     """A server's keep-alive timeout closes idle connections (gunicorn's after 2-5 s): the next call, an order
     (POST) included, goes on a new connection and arrives once, instead of failing."""
-    client = KeepAliveClient(5.0, ThreadSessions())
+    client = KeepAliveClient(5.0)
     for i in range(3):
         assert client.request(method, f"{registry}/api/PromsFormOrder", {"n": i}, {"X-Delivery-Id": f"d{i}"}) == \
             (200, b'{"success": true}')
@@ -85,14 +85,14 @@ def test_connections_are_kept_and_one_closed_while_idle_is_replaced_before_sendi
 
 def test_a_put_whose_kept_connection_drops_unanswered_is_sent_once_more(registry):
     """A delivery (PUT) is idempotent by its X-Delivery-Id: sent again once on a new connection."""
-    client = KeepAliveClient(5.0, ThreadSessions())
+    client = KeepAliveClient(5.0)
     assert client.request("PUT", f"{registry}/x", {"n": 0}, {"X-Delivery-Id": "a"})[0] == 200
     assert client.request("PUT", f"{registry}/x", {"drop_first": True}, {"X-Delivery-Id": "b"})[0] == 200
     assert [d for d, _, _ in Registry.seen] == ["a", "b", "b"]
 
 
 def test_no_answer_is_an_error(registry):
-    client = KeepAliveClient(0.3, ThreadSessions())
+    client = KeepAliveClient(0.3)
     with pytest.raises(OSError):
         client.request("PUT", f"{registry}/api/PromsFormOrder", {"hang": True}, {"X-Delivery-Id": "h"})
     with pytest.raises(OSError):

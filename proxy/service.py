@@ -24,7 +24,7 @@ from .delivery import DeliveryLanes, RetryPolicy
 from .linking import PENDING, Decision, Outcome, decide, split_metadata
 from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
-from .store import MESSAGE_PREFIX, Delivery, Link, ProxyStore
+from .store import MESSAGE_PREFIX, Delivery, Link, NotLinkable, ProxyStore
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +149,20 @@ class ProxyService:
 
         # One decision at a time per (patient, form), across threads and worker processes alike.
         with self._locks.hold(patient, form_id):
-            now = self.clock.now()
-            candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime)
-            decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
-            if decision.outcome is Outcome.NO_ORDER:
-                return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
-            if decision.outcome is Outcome.LINK:
+            while True:
+                now = self.clock.now()
+                candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime)
+                decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
+                if decision.outcome is Outcome.NO_ORDER:
+                    return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
+                if decision.outcome is not Outcome.LINK:
+                    break
                 linked = next(c for c in candidates if c.key == decision.link_to)
-                return self._link(registry, body, decision, now, linked.order_reply)
+                try:
+                    return self._link(registry, body, decision, now, linked.order_reply)
+                except NotLinkable:  # ePROM's Error for it came in meanwhile (callbacks take no lock): again
+                    log.info("order %s stopped being active while %s was linked to it; deciding again",
+                             decision.link_to[:8], registry.name)
             forward = {**body, "metadata": forwarded_metadata}
             with self._eprom_call():
                 return self._forward_order(registry, body, forward, patient, form_id, decision)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .linking import Candidate
+from .linking import ERROR, Candidate
 from .locks import WriteGate
 
 SCHEMA = """
@@ -121,6 +121,14 @@ CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (state, seq) WHERE stat
 CREATE INDEX IF NOT EXISTS updates_signed ON updates (signed_form_id) WHERE signed_form_id IS NOT NULL;
 """
 
+NOT_LINKABLE = "the order is no longer active"
+
+
+class NotLinkable(Exception):
+    """The order a link was decided for stopped being active before the link was written (ePROM reported an
+    error for it, or its lifetime ended): decide again."""
+
+
 #: Write-through views, one per hot write: the write is one INSERT into the view, and its trigger makes
 #: every row in the same statement. Why: each statement is a round trip through Python's GIL while the
 #: database's single writer lock is held, and under load every such round trip waits for other threads'
@@ -132,8 +140,11 @@ CREATE TEMP VIEW IF NOT EXISTS link_writes AS
            NULL AS owner, NULL AS lease_until, NULL AS api_key, NULL AS path WHERE 0;
 -- a registry linked to an order: its link, its hold, and the order's updates so far queued for it
 -- (statuses first, then the answer), leased to the process that will send them once the hold goes;
--- ids as delivery_id() makes them, bodies as proxy.service.for_registry() makes them
+-- ids as delivery_id() makes them, bodies as proxy.service.for_registry() makes them. Not when the order
+-- stopped being active since the decision (ePROM's callbacks do not wait for the linking lock): NotLinkable
 CREATE TEMP TRIGGER IF NOT EXISTS link_writes_insert INSTEAD OF INSERT ON link_writes BEGIN
+    SELECT RAISE(ABORT, '{not_linkable}') FROM eprom_orders
+        WHERE key = NEW.order_key AND (state = '{error}' OR purged);
     INSERT INTO registry_orders (id, registry, order_key, created_at, rule)
         VALUES (NEW.registry_order, NEW.registry, NEW.order_key, NEW.created_at, NEW.rule);
     INSERT INTO holds (hold, owner) VALUES (NEW.registry_order, NEW.owner);
@@ -163,7 +174,7 @@ CREATE TEMP TRIGGER IF NOT EXISTS order_writes_insert INSTEAD OF INSERT ON order
         VALUES (NEW.registry_order, NEW.registry, NEW.key, NEW.ordered_at, NEW.rule);
     INSERT INTO holds (hold, owner) VALUES (NEW.registry_order, NEW.owner);
 END;
-"""
+""".format(not_linkable=NOT_LINKABLE, error=ERROR)
 
 #: Columns added since the first schema: (table, column, declaration) for databases made before them.
 MIGRATIONS = (
@@ -447,12 +458,18 @@ class ProxyStore:
     def add_link(self, *, registry_order: str, registry: str, order_key: str, created_at: datetime, rule: int,
                  owner: str, api_key: str, path: str, lease_until: float) -> list[Delivery]:
         """Link a registry to an order and hold its id, queueing the order's updates so far for it, leased
-        to `owner` (one statement: see WRITE_VIEWS); returns those deliveries in the order they go."""
-        with self._writing():
-            self._db().execute(
-                """INSERT INTO link_writes (registry_order, registry, order_key, created_at, rule, owner, lease_until,
-                                            api_key, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (registry_order, registry, order_key, ts(created_at), rule, owner, lease_until, api_key, path))
+        to `owner` (one statement: see WRITE_VIEWS); returns those deliveries in the order they go. Raises
+        NotLinkable, having written nothing, when the order is no longer active (an Error, or purged)."""
+        try:
+            with self._writing():
+                self._db().execute(
+                    """INSERT INTO link_writes (registry_order, registry, order_key, created_at, rule, owner,
+                                                lease_until, api_key, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (registry_order, registry, order_key, ts(created_at), rule, owner, lease_until, api_key, path))
+        except sqlite3.IntegrityError as err:
+            if str(err) == NOT_LINKABLE:
+                raise NotLinkable(order_key) from err
+            raise
         rows = self._db().execute(  # by the lane's index; leased to `owner`: nothing else changes them meanwhile
             "SELECT * FROM deliveries WHERE registry_order = ? AND state = 'pending' ORDER BY seq",
             (registry_order,)).fetchall()

@@ -174,3 +174,30 @@ def test_a_callback_that_reaches_another_worker_before_the_order_is_stored_is_no
     assert [c.body.get("sentStatus") for c in recorder.snapshot() if c.path == "/api/MessageToCitizen"] == ["Sent"]
     assert len(recorder.snapshot()) == 2, "the fake ePROM sent the same two again: nothing doubled"
     assert world.service.store._db().execute("SELECT count(*) FROM early_callbacks").fetchone()[0] == 0
+
+
+def test_an_order_that_fails_at_eprom_while_another_registry_decides_to_link_to_it_is_not_linked(world):
+    """The linking decision reads the candidates under the patient's lock, but ePROM's callbacks do not take
+    that lock: ePROM's Error can land between the decision and the link's write. An Error order is not
+    active (SPEC §3), so the late registry must get an ePROM order of its own, not a link that replays Error."""
+    patient = world.add_patient(reachable=[])  # ePROM's status callback for an order of theirs is Error
+    first = world.order("registry-a", patient)["id"]
+    store = world.service.store
+    read_candidates = store.candidates
+
+    def candidates_then_error(*args, **kwargs):
+        found = read_candidates(*args, **kwargs)
+        store.candidates = read_candidates  # once
+        assert [c.state for c in found] == ["Pending"]  # active: the decision links to it
+        world.settle()  # ePROM's Error for it comes in and is delivered
+        assert world.recorders["registry-a"].statuses(first) == ["Error"]
+        return found
+
+    store.candidates = candidates_then_error
+    second = world.order("registry-b", patient)["id"]
+    world.settle()
+    assert len(world.eprom_orders(patient)) == 2, "registry-b's order went on to ePROM as one of its own"
+    links = links_by_registry(world.config.database_path)
+    assert links["registry-b"] != links["registry-a"]
+    assert world.recorders["registry-b"].statuses(second) == ["Error"]  # its own order's, once
+    assert world.recorders["registry-a"].statuses(first) == ["Error"]  # and registry-a got nothing more

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 EPROM = "eprom"
 PROXY = "proxy"
 SERVE_CHECK_TIMEOUT = 5.0
+RUNS_FILE = "harness-runs"  # in a kept stateDir: how many harness runs have used it
 
 
 def _external_names(registries) -> dict[str, str]:
@@ -153,6 +154,7 @@ class Harness:
             self.state_dir, self._owns_state_dir = Path(tempfile.mkdtemp(prefix="eprox-harness-")), True
         else:
             self.state_dir = cfg.state_dir
+        self._seed = self._seed_for_run()
 
         # Creation order is registration order on the timeline, which breaks ties: keep it fixed.
         self.apps[EPROM] = create_eprom(EpromConfig(
@@ -174,11 +176,27 @@ class Harness:
                 RegistryConfig(name=registry.name, api_key=registry.api_key, target_url=proxy_url),
                 self._runtime(registry.name))
 
+    def _seed_for_run(self) -> int | str:
+        """The seed of this run. A kept stateDir outlives the simulators: the proxy still holds the ePROM ids
+        of earlier runs, so a fake ePROM started afresh must not hand them out again (the proxy would refuse
+        them). Each run on a kept state dir is counted there (RUNS_FILE) and the runs after the first get
+        seeds of their own; the first keeps the configured seed, as a temporary state dir always does."""
+        if self._owns_state_dir or self.state_dir is None:
+            return self.config.seed
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        counter = self.state_dir / RUNS_FILE
+        try:
+            run = int(counter.read_text().strip()) + 1
+        except (FileNotFoundError, ValueError):
+            run = 1
+        counter.write_text(f"{run}\n")
+        return self.config.seed if run == 1 else f"{self.config.seed}/run-{run}"
+
     def _runtime(self, name: str) -> Runtime:
         """Each server gets its own Runtime over the shared clock and timeline, so the transcript knows
         which server sent what whatever name the service gives its transport."""
         assert self.clock is not None and self.timeline is not None
-        return Runtime(self.clock, self.timeline, seed=self.config.seed,
+        return Runtime(self.clock, self.timeline, seed=self._seed,
                        tap=self.transcript.tap_for(name), sim=True)
 
     def _serve(self) -> None:

@@ -24,7 +24,7 @@ from .delivery import DeliveryLanes, RetryPolicy
 from .linking import PENDING, Decision, Outcome, decide, split_metadata
 from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
-from .store import MESSAGE_PREFIX, Delivery, Link, NotLinkable, ProxyStore
+from .store import MESSAGE_PREFIX, Delivery, DuplicateEpromId, Link, NotLinkable, ProxyStore
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ class ProxyService:
         self._ends_read = 0.0
         self.lanes: DeliveryLanes[_Attempt] = DeliveryLanes(
             self._claim, self._attempt, width=lane_width or config.lane_width, wake=notify)
+        if moved := self.store.align_lifetimes(config.lifetime):
+            log.info("%d stored order(s) now end by the configured lifetime of %g days", moved,
+                     config.lifetime / timedelta(days=1))
         self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
         parked = self.store.park_unconfigured(self._registry_names, self.clock.now())
         if parked:
@@ -193,10 +196,13 @@ class ProxyService:
             raise ProtocolError("ePROM answered the order without a usable id", status=502)
         now = self.clock.now()
         order_key, registry_order = self.ids.uuid(), self.ids.uuid()
-        self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=patient, form_id=form_id, ordered_at=now,
-                             lifetime_ends_at=now + self.config.lifetime, state=PENDING, order_reply=order_reply,
-                             registry_order=registry_order, registry=registry.name, rule=decision.rule,
-                             owner=self.owner.id)
+        try:
+            self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=patient, form_id=form_id,
+                                 ordered_at=now, lifetime_ends_at=now + self.config.lifetime, state=PENDING,
+                                 order_reply=order_reply, registry_order=registry_order, registry=registry.name,
+                                 rule=decision.rule, owner=self.owner.id)
+        except DuplicateEpromId:
+            raise self._reused_id("order", eprom_id) from None
         if self.store.has_early("order", eprom_id):  # ePROM called back before the order was stored
             with self.store.transaction() as db:  # (a callback from now on finds the order itself)
                 for early in self.store.take_early(db, "order", eprom_id):
@@ -221,6 +227,14 @@ class ProxyService:
             return ProtocolError("ePROM refused ePROX's credentials; the ePROX operator has been told", status=502)
         status = reply.status if 400 <= reply.status < 500 or reply.status in (502, 504) else 502
         return ProtocolError(redact(message, secrets=(self.config.eprom_api_key,)), status=status)
+
+    @staticmethod
+    def _reused_id(kind: str, eprom_id: str) -> ProtocolError:
+        """ePROM answered with the id of an earlier order or message: never the real ePROM, but a simulator
+        started afresh on kept state. Nothing is stored; a 502 that says why, never a 500."""
+        log.error("ePROM answered a new %s with the id of an earlier one (%s): not stored", kind, eprom_id[:8])
+        return ProtocolError(f"ePROM answered the {kind} with the id of an earlier {kind}; the ePROX operator "
+                             "has been told", status=502)
 
     def _eprom_call(self):
         """Marks a call on its way to ePROM, for every process to see, until the id it returns is stored: a
@@ -275,13 +289,17 @@ class ProxyService:
             if not UUID_RE.match(eprom_id):
                 raise ProtocolError("ePROM answered the message without a usable id", status=502)
             key, own_id = self.ids.uuid(), self.ids.uuid()
-            with self.store.transaction() as db:
-                self.store.insert_message(db, key=key, eprom_id=eprom_id, registry=registry.name,
-                                          registry_message_id=own_id, created_at=self.clock.now())
-                self.store.add_hold(db, own_id, self.owner.id)
-                for early in self.store.take_early(db, "message", eprom_id):
-                    self._record_message(db, self.store.message_by_eprom_id(eprom_id, db),
-                                         SentStatus.parse(early["sentStatus"]), early, self.clock.now(), _Queued())
+            try:
+                with self.store.transaction() as db:
+                    self.store.insert_message(db, key=key, eprom_id=eprom_id, registry=registry.name,
+                                              registry_message_id=own_id, created_at=self.clock.now())
+                    self.store.add_hold(db, own_id, self.owner.id)
+                    for early in self.store.take_early(db, "message", eprom_id):
+                        self._record_message(db, self.store.message_by_eprom_id(eprom_id, db),
+                                             SentStatus.parse(early["sentStatus"]), early, self.clock.now(),
+                                             _Queued())
+            except DuplicateEpromId:
+                raise self._reused_id("message", eprom_id) from None
         self._forget_ends()
         log.info("%s sent message %s to a citizen", registry.name, key[:8])
         return OrderResult(200, {**reply.body, "messageToCitizenId": own_id}, hold=own_id)

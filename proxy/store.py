@@ -9,7 +9,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -127,6 +127,21 @@ NOT_LINKABLE = "the order is no longer active"
 class NotLinkable(Exception):
     """The order a link was decided for stopped being active before the link was written (ePROM reported an
     error for it, or its lifetime ended): decide again."""
+
+
+class DuplicateEpromId(Exception):
+    """ePROM gave a new order or message the id of one stored already (never the real ePROM; a simulator
+    started afresh on kept state)."""
+
+
+@contextmanager
+def _new_eprom_id(table: str, eprom_id: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as err:
+        if str(err) == f"UNIQUE constraint failed: {table}.eprom_id":
+            raise DuplicateEpromId(eprom_id) from err
+        raise
 
 
 #: Write-through views, one per hot write: the write is one INSERT into the view, and its trigger makes
@@ -418,13 +433,34 @@ class ProxyStore:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", (str(generation),))
         return generation
 
+    def align_lifetimes(self, lifetime: timedelta) -> int:
+        """Make every order not yet ended end by the lifetime configured now: an operator may change it between
+        runs, and the linking rules (which read the configuration) and the purge of answers (which reads each
+        order's stored end) must agree, both ways. Cheap when nothing changed (the lifetime last aligned to is
+        kept in meta); returns how many orders' ends moved. Orders already purged stay ended."""
+        seconds = lifetime.total_seconds()
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'lifetime_seconds'").fetchone()
+            if row is not None and float(row["value"]) == seconds:
+                return 0
+            stale = db.execute(  # julianday reads milliseconds: ends within 2 ms of the lifetime are right
+                """SELECT key, ordered_at FROM eprom_orders WHERE purged = 0
+                   AND abs((julianday(lifetime_ends_at) - julianday(ordered_at)) * 86400.0 - ?) > 0.002""",
+                (seconds,)).fetchall()
+            db.executemany("UPDATE eprom_orders SET lifetime_ends_at = ? WHERE key = ?",
+                           [(ts(from_ts(r["ordered_at"]) + lifetime), r["key"]) for r in stale])
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lifetime_seconds', ?)", (repr(seconds),))
+        return len(stale)
+
     # --- orders and links ---------------------------------------------------------------
     def candidates(self, national_id: str, form_id: str, since: datetime) -> list[StoredCandidate]:
+        """The orders for a patient and form placed after `since` that have not ended (a purged order is
+        never a candidate, whatever the clock says)."""
         rows = self._db().execute(
             """SELECT o.seq, o.key, o.ordered_at, o.state, o.order_reply,
                       group_concat(r.registry, char(31)) AS linked
                FROM eprom_orders o LEFT JOIN registry_orders r ON r.order_key = o.key
-               WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ?
+               WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ? AND o.purged = 0
                GROUP BY o.key""",
             (national_id, form_id, ts(since)),
         ).fetchall()
@@ -478,8 +514,9 @@ class ProxyStore:
     def add_order(self, *, key: str, eprom_id: str, national_id: str, form_id: str, ordered_at: datetime,
                   lifetime_ends_at: datetime, state: str, order_reply: dict[str, Any], registry_order: str,
                   registry: str, rule: int, owner: str) -> None:
-        """A new ePROM order with the link of the registry that made it, held (one statement)."""
-        with self._writing():
+        """A new ePROM order with the link of the registry that made it, held (one statement). Raises
+        DuplicateEpromId, having written nothing, when an order with that ePROM id is stored already."""
+        with self._writing(), _new_eprom_id("eprom_orders", eprom_id):
             self._db().execute(
                 """INSERT INTO order_writes (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state,
                                              order_reply, registry_order, registry, rule, owner)
@@ -523,11 +560,13 @@ class ProxyStore:
     @staticmethod
     def insert_message(db: sqlite3.Connection, *, key: str, eprom_id: str, registry: str,
                        registry_message_id: str, created_at: datetime) -> None:
-        db.execute(
-            """INSERT INTO messages (key, eprom_id, registry, registry_message_id, created_at)
-               VALUES (?, ?, ?, ?, ?)""",
-            (key, eprom_id, registry, registry_message_id, ts(created_at)),
-        )
+        """Raises DuplicateEpromId when a message with that ePROM id is stored already."""
+        with _new_eprom_id("messages", eprom_id):
+            db.execute(
+                """INSERT INTO messages (key, eprom_id, registry, registry_message_id, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                (key, eprom_id, registry, registry_message_id, ts(created_at)),
+            )
 
     def message_by_eprom_id(self, eprom_id: str, db: sqlite3.Connection | None = None) -> MessageRow | None:
         row = (db or self._db()).execute(

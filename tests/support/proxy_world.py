@@ -176,6 +176,10 @@ class EpromSide:
         self.timeline.start()
         return self
 
+    @property
+    def stopped(self) -> bool:
+        return self.session is None
+
     def stop(self) -> None:
         for recorder in self.recorders.values():
             recorder.open_gate()
@@ -314,6 +318,7 @@ class InProcessWorld:
     lifetime_days: float = 365
     tap: Callable | None = None
     allowed_forms: dict[str, frozenset[str]] = field(default_factory=dict)
+    seed: int = 3  # another seed: another fake ePROM's ids (a world started again on kept state needs one)
 
     def __post_init__(self) -> None:
         from fake_eprom.app import EXTENSION as EPROM_EXTENSION, create_app as create_eprom
@@ -328,14 +333,14 @@ class InProcessWorld:
         self.recorder_servers = {name: LiveServer(name) for name in self.registries}
         eprom_app = create_eprom(
             EpromConfig(ordering_systems=[OrderingSystem("eprox", EPROX_KEY, self.proxy_server.url)]),
-            Runtime(self.clock, self.timeline, seed=3, tap=self.tap, sim=True))
+            Runtime(self.clock, self.timeline, seed=self.seed, tap=self.tap, sim=True))
         self.eprom = eprom_app.extensions[EPROM_EXTENSION]
         self.config = ProxyConfig(
             eprom_url=self.eprom_server.url, eprom_api_key=EPROX_KEY, state_dir=self.state_dir,
             lifetime=timedelta(days=self.lifetime_days),
             registries=[RegistryAccount(name, key_of(name), self.recorder_servers[name].url,
                                         self.allowed_forms.get(name)) for name in self.registries])
-        proxy_app = create_proxy(self.config, Runtime(self.clock, self.timeline, seed=3, tap=self.tap, sim=True))
+        proxy_app = create_proxy(self.config, Runtime(self.clock, self.timeline, seed=self.seed, tap=self.tap, sim=True))
         self.service = proxy_app.extensions[EXTENSION]
         self.eprom_server.mount(eprom_app)
         self.proxy_server.mount(proxy_app)
@@ -354,6 +359,10 @@ class InProcessWorld:
     def eprom_url(self) -> str:
         return self.eprom_server.url
 
+    @property
+    def stopped(self) -> bool:
+        return self.session is None
+
     def stop(self) -> None:
         for recorder in self.recorders.values():
             recorder.open_gate()
@@ -363,6 +372,7 @@ class InProcessWorld:
         self.service.close()
         self.service.store.close()
         self.session.close()
+        self.session = None
 
     # --- driving ------------------------------------------------------------------------
     def add_patient(self, **body) -> str:

@@ -6,6 +6,7 @@ import socket
 import pytest
 
 
+from harness.client import HarnessClient  # noqa: E402
 from harness.config import HarnessConfig, RegistrySpec  # noqa: E402
 from harness.topology import Harness  # noqa: E402
 
@@ -36,6 +37,31 @@ def test_a_configured_state_dir_is_kept(tmp_path):
     with Harness(config, pump=False) as harness:
         assert [r["name"] for r in harness.info()["registries"]] == ["solo"]
     assert (tmp_path / "state").is_dir() and any((tmp_path / "state").iterdir())
+
+
+def test_runs_on_a_kept_state_dir_never_reuse_eprom_ids_and_the_proxy_remembers_earlier_runs(tmp_path):
+    """The proxy keeps its orders in the state dir; the fake ePROM starts empty on every run. Its ids must not
+    come round again (the proxy would have to refuse them: before, the first new order of a second run was a
+    500), while the first run on a state dir keeps the configured seed's ids and transcript."""
+    config = HarnessConfig(state_dir=tmp_path / "state", seed=5)
+    placed = []
+    for _ in range(3):
+        with Harness(config, pump=False) as harness:
+            client = HarnessClient(harness.info())
+            patient = client.add_patient(reachable=["Helsenorge"])["nationalId"]
+            reply = client.order("registry-a", national_id=patient)
+            assert reply["status"] == 200, reply
+            client.settle()
+            (eprom_order,) = client.eprom_orders(patient)
+            placed.append((patient, eprom_order["id"]))
+            assert client.statuses("registry-a", reply["body"]["id"]) == ["Ordered"]
+            client.close()
+    assert len({eprom_id for _, eprom_id in placed}) == 3
+    assert (tmp_path / "state" / "harness-runs").read_text().strip() == "3"
+    with Harness(HarnessConfig(seed=5), pump=False) as fresh:  # a temporary state: the configured seed
+        client = HarnessClient(fresh.info())
+        assert client.add_patient(reachable=["Helsenorge"])["nationalId"] == placed[0][0]
+        client.close()
 
 
 def test_a_failed_start_releases_every_port_and_the_state_dir(monkeypatch):

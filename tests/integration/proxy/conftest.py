@@ -29,14 +29,16 @@ def live_world(tmp_path: Path):
 
 @pytest.fixture
 def make_world(tmp_path: Path):
-    """Build worlds with other settings (registries, lifetime, tap...); all stopped afterwards."""
+    """Build worlds with other settings (registries, lifetime, tap...; state_dir= to start a proxy again on an
+    earlier world's state); every world still running is stopped afterwards."""
     made = []
 
-    def make(**settings):
-        w = proxy_world.InProcessWorld(tmp_path / f"state-{len(made)}", **settings)
+    def make(state_dir: Path | None = None, **settings):
+        w = proxy_world.InProcessWorld(state_dir or tmp_path / f"state-{len(made)}", **settings)
         made.append(w)
         return w
 
     yield make
     for w in made:
-        w.stop()
+        if not w.stopped:
+            w.stop()

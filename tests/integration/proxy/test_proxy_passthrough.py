@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import base64
 import socketserver
+import sqlite3
 import time
 
 import pytest
 
 from proxy.gateways import MAX_DOCUMENT_BYTES
-from proxy_world import SIGNED_FORM, key_of
+from proxy_world import SIGNED_FORM, key_of, order_body
 from slow_http import Dribbler, serve
 
 PDF = b"%PDF-1.4\n% a letter from a registry\n"
@@ -156,3 +157,31 @@ def test_a_document_eprom_sends_too_slowly_or_too_large_is_a_502_within_bounded_
     assert time.monotonic() - started < 10  # the whole dribbled answer would take 20 s
     monkeypatch.setattr(gateway, "base", world.eprom_url)  # and the real one serves it again
     assert world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a").status_code == 200
+
+
+def test_an_eprom_id_given_again_is_a_502_that_says_so_and_changes_nothing(make_world):
+    """The real ePROM never gives an id twice; a fake ePROM started afresh on the proxy's kept state (same
+    seed) does. The proxy then stores nothing and answers a 502 naming the problem (it was a 500)."""
+    first = make_world()
+    first.order("registry-a", first.add_patient())
+    assert first.call("POST", "/api/v2/messagetocitizen", "registry-a",
+                      json=letter(first.add_patient())).status_code == 200
+    first.stop()
+    again = make_world(state_dir=first.state_dir)  # the same seed: the same ePROM ids come round again
+    again.add_patient(), again.add_patient()  # the same two patients as before, known to this ePROM too
+    patient = again.add_patient()  # someone new: an order of their own goes on to ePROM
+    before = rows(again)
+    reply = again.call("POST", "/api/v2/formorder", "registry-b", json=order_body(patient))
+    assert reply.status_code == 502, reply.text
+    assert reply.json() == {"message": "ePROM answered the order with the id of an earlier order; the ePROX "
+                                       "operator has been told"}
+    reply = again.call("POST", "/api/v2/messagetocitizen", "registry-b", json=letter(patient))
+    assert reply.status_code == 502, reply.text
+    assert "the id of an earlier message" in reply.json()["message"]
+    assert rows(again) == before
+
+
+def rows(world) -> dict[str, list]:
+    with sqlite3.connect(f"file:{world.config.database_path}?mode=ro", uri=True) as db:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall()
+                for t in ("eprom_orders", "registry_orders", "holds", "messages", "deliveries")}

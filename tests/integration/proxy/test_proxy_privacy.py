@@ -91,3 +91,45 @@ def test_proxy_logs_hold_no_national_id_and_no_answer_data(make_world, caplog):
         text = record.getMessage() + (record.exc_text or "")
         assert patient not in text and other not in text, f"national id in {record.name}: {text}"
         assert MARKER not in text and "formData" not in text, f"answer data in {record.name}: {text}"
+
+
+def answered_then_restarted(make_world, first_days: float, then_days: float):
+    """An answered order kept by a proxy with one lifetime, and the proxy started again on the same state
+    with another (the operator changed lifetimeDays); the second world's clock starts where the first began."""
+    first = make_world(lifetime_days=first_days)
+    patient, own, _ = first.answered_order("registry-a", form_data={"comment": MARKER})
+    first.stop()
+    second = make_world(lifetime_days=then_days, state_dir=first.state_dir, seed=first.seed + 1)
+    second.add_patient(nationalId=patient)
+    return second, patient
+
+
+def stored_answers(world) -> int:
+    db = sqlite3.connect(world.config.database_path)
+    try:
+        return db.execute("SELECT count(*) FROM updates WHERE body IS NOT NULL AND body LIKE ?",
+                          (f"%{MARKER}%",)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_shorter_lifetime_configured_later_ends_orders_stored_before_it(make_world):
+    world, patient = answered_then_restarted(make_world, first_days=30, then_days=10)
+    world.advance(days=9)
+    assert stored_answers(world) == 1
+    world.advance(days=2)  # 11 days: past the lifetime now configured, inside the one it was stored with
+    assert stored_answers(world) == 0, "the answer outlived the configured lifetime"
+    reply = world.order("registry-b", patient)  # and it is not active any more: a new ePROM order
+    assert len(world.eprom_orders(patient)) == 1 and reply["id"] != "00000000-0000-0000-0000-000000000000"
+
+
+def test_a_longer_lifetime_configured_later_keeps_orders_stored_before_it_active(make_world):
+    world, patient = answered_then_restarted(make_world, first_days=10, then_days=30)
+    world.advance(days=11)  # past the lifetime it was stored with, inside the one now configured
+    assert stored_answers(world) == 1, "the answer was deleted before the configured lifetime ended"
+    own = world.order("registry-b", patient)["id"]  # linked: replayed its status and answer
+    world.settle()
+    assert world.eprom_orders(patient) == []
+    assert world.recorders["registry-b"].statuses(own) == ["Ordered", "Completed"]
+    world.advance(days=20)
+    assert stored_answers(world) == 0

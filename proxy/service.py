@@ -261,7 +261,8 @@ class ProxyService:
 
     def _run(self, registry: RegistryAccount, deliveries: list[Delivery], hold: str | None = None) -> _Attempt:
         prepare = getattr(self.registries, "prepare", None)
-        prepared = tuple(prepare(registry, d.path, d.body, d.id) if prepare else None for d in deliveries)
+        prepared = tuple(prepare(registry, d.path, with_key(d.body, registry.api_key), d.id) if prepare else None
+                         for d in deliveries)
         return _Attempt(registry, tuple(deliveries), prepared, hold)
 
     def _send_now(self, queued: _Queued) -> None:
@@ -524,7 +525,7 @@ class ProxyService:
                     log.warning("delivery %s is no longer this process's to send", delivery.id[:8])
                     break
                 reply = prepared.send() if prepared is not None else self.registries.deliver(
-                    attempt.account, delivery.path, delivery.body, delivery.id)
+                    attempt.account, delivery.path, with_key(delivery.body, attempt.account.api_key), delivery.id)
                 acknowledged = self._record_outcome(delivery, reply)
                 recorded += 1
                 if not acknowledged:
@@ -592,6 +593,14 @@ def describe_failure(reply: Reply) -> str:
     if 200 <= reply.status < 300:
         return f"HTTP {reply.status} without {{\"success\": true}}"
     return f"HTTP {reply.status}"
+
+
+def with_key(body: dict[str, Any], api_key: str) -> dict[str, Any]:
+    """A stored callback as it goes out now: with the registry's key as configured now (an operator may have
+    rotated it since the callback was queued; a retry or replay with the old key would never be accepted)."""
+    if body.get("apiKey") == api_key:
+        return body
+    return {**body, "apiKey": api_key}
 
 
 def for_registry(eprom_body: dict[str, Any], registry_order: str, account: RegistryAccount) -> dict[str, Any]:

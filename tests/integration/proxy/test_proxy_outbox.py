@@ -196,3 +196,19 @@ def test_a_late_linkers_replay_stops_at_its_first_failure_and_resumes_in_order(w
     # one stable X-Delivery-Id per update and registry order: the same on the failed and the good attempt
     assert [c.delivery_id for c in b_rec.snapshot()] == [f"{b}.Ordered", f"{b}.Ordered", f"{b}.Completed"]
     assert {d.state for d in world.deliveries(registry="registry-b")} == {"done"}
+
+
+def test_a_callback_queued_before_a_registry_key_was_rotated_goes_out_with_the_new_key(make_world):
+    """Callbacks are stored with the key of their registry as it was when they were queued; the operator may
+    rotate that key before they are delivered (a retry, a replay). They go out with the key configured now:
+    the registry would refuse the old one, for ever."""
+    first = make_world()
+    first.recorders["registry-a"].mode = "fail"
+    own = first.order("registry-a", first.add_patient())["id"]
+    first.settle()
+    assert [c.body["apiKey"] for c in first.recorders["registry-a"].snapshot()] == ["registry-a-secret-key"]
+    first.stop()
+    again = make_world(state_dir=first.state_dir, seed=first.seed + 1, keys={"registry-a": "rotated-key"})
+    again.advance(minutes=2)  # the retry is due
+    (call,) = again.recorders["registry-a"].acknowledged()
+    assert (call.delivery_id, call.body["formOrderId"], call.body["apiKey"]) == (f"{own}.Ordered", own, "rotated-key")

@@ -2,9 +2,11 @@
 this process, sharing one simulated clock and one timeline, every message they send in one transcript."""
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 EPROM = "eprom"
 PROXY = "proxy"
 SERVE_CHECK_TIMEOUT = 5.0
-RUNS_FILE = "harness-runs"  # in a kept stateDir: how many harness runs have used it
+RUNS_FILE = "harness-runs.json"  # in a kept stateDir: how many runs used it, when the last one stopped
 
 
 def _external_names(registries) -> dict[str, str]:
@@ -94,6 +96,8 @@ class Harness:
             except Exception:  # keep stopping the others
                 log.exception("stopping server %s failed", name)
         self.servers.clear()
+        if self.config.state_dir is not None and self.state_dir is not None and self.clock is not None:
+            self._write_kept_runs({**self._kept_runs(), "stoppedAt": self.clock.now().isoformat()})
         if self._owns_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self._owns_state_dir = False
@@ -148,13 +152,13 @@ class Harness:
         self.transcript.names.update(_external_names(cfg.registries))
         self.transcript.names.update({server.url: name for name, server in self.servers.items()})
         self.transcript.form_names.update({f["id"]: f["name"] for f in self.forms})
-        self.clock = SimClock(cfg.start)
-        self.timeline = Timeline(self.clock, pump=self.pump)
         if cfg.state_dir is None:
             self.state_dir, self._owns_state_dir = Path(tempfile.mkdtemp(prefix="eprox-harness-")), True
         else:
             self.state_dir = cfg.state_dir
-        self._seed = self._seed_for_run()
+        self._seed, resume_at = self._begin_run()
+        self.clock = SimClock(max(cfg.start, resume_at) if resume_at else cfg.start)
+        self.timeline = Timeline(self.clock, pump=self.pump)
 
         # Creation order is registration order on the timeline, which breaks ties: keep it fixed.
         self.apps[EPROM] = create_eprom(EpromConfig(
@@ -176,21 +180,32 @@ class Harness:
                 RegistryConfig(name=registry.name, api_key=registry.api_key, target_url=proxy_url),
                 self._runtime(registry.name))
 
-    def _seed_for_run(self) -> int | str:
-        """The seed of this run. A kept stateDir outlives the simulators: the proxy still holds the ePROM ids
-        of earlier runs, so a fake ePROM started afresh must not hand them out again (the proxy would refuse
-        them). Each run on a kept state dir is counted there (RUNS_FILE) and the runs after the first get
-        seeds of their own; the first keeps the configured seed, as a temporary state dir always does."""
+    def _begin_run(self) -> tuple[int | str, datetime | None]:
+        """This run's seed, and the simulated time to resume at. A kept stateDir outlives the simulators: the
+        proxy still holds the ePROM ids and the times of earlier runs. So a fake ePROM started afresh must
+        not hand those ids out again (the proxy would refuse them), and the clock must not go back before
+        what the proxy has stored (retries and lifetimes would wait for time to come round again). Runs on a
+        kept state dir are counted in RUNS_FILE, with the simulated time each run stopped at: runs after the
+        first get seeds of their own (the first keeps the configured seed, as a temporary state dir always
+        does), and the clock goes on from where the last run stopped, or from `start` if that is later."""
         if self._owns_state_dir or self.state_dir is None:
-            return self.config.seed
+            return self.config.seed, None
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        counter = self.state_dir / RUNS_FILE
+        kept = self._kept_runs()
+        run = int(kept.get("runs", 0)) + 1
+        stopped_at = datetime.fromisoformat(kept["stoppedAt"]) if kept.get("stoppedAt") else None
+        self._write_kept_runs({**kept, "runs": run})
+        return (self.config.seed if run == 1 else f"{self.config.seed}/run-{run}"), stopped_at
+
+    def _kept_runs(self) -> dict:
         try:
-            run = int(counter.read_text().strip()) + 1
-        except (FileNotFoundError, ValueError):
-            run = 1
-        counter.write_text(f"{run}\n")
-        return self.config.seed if run == 1 else f"{self.config.seed}/run-{run}"
+            kept = json.loads((self.state_dir / RUNS_FILE).read_text())
+            return kept if isinstance(kept, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_kept_runs(self, kept: dict) -> None:
+        (self.state_dir / RUNS_FILE).write_text(json.dumps(kept) + "\n")
 
     def _runtime(self, name: str) -> Runtime:
         """Each server gets its own Runtime over the shared clock and timeline, so the transcript knows

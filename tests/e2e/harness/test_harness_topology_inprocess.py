@@ -1,7 +1,9 @@
 """The Harness object in this process: what it builds, what it announces, and that it cleans up."""
 from __future__ import annotations
 
+import json
 import socket
+from datetime import timedelta
 
 import pytest
 
@@ -39,15 +41,17 @@ def test_a_configured_state_dir_is_kept(tmp_path):
     assert (tmp_path / "state").is_dir() and any((tmp_path / "state").iterdir())
 
 
-def test_runs_on_a_kept_state_dir_never_reuse_eprom_ids_and_the_proxy_remembers_earlier_runs(tmp_path):
+def test_runs_on_a_kept_state_dir_never_reuse_eprom_ids_and_the_clock_goes_on(tmp_path):
     """The proxy keeps its orders in the state dir; the fake ePROM starts empty on every run. Its ids must not
     come round again (the proxy would have to refuse them: before, the first new order of a second run was a
-    500), while the first run on a state dir keeps the configured seed's ids and transcript."""
+    500), and the simulated clock goes on from where the last run stopped (the proxy's retries and lifetimes
+    are in that time), while the first run on a state dir keeps the configured seed's ids and start."""
     config = HarnessConfig(state_dir=tmp_path / "state", seed=5)
-    placed = []
+    placed, started = [], []
     for _ in range(3):
         with Harness(config, pump=False) as harness:
             client = HarnessClient(harness.info())
+            started.append(client.now())
             patient = client.add_patient(reachable=["Helsenorge"])["nationalId"]
             reply = client.order("registry-a", national_id=patient)
             assert reply["status"] == 200, reply
@@ -55,12 +59,16 @@ def test_runs_on_a_kept_state_dir_never_reuse_eprom_ids_and_the_proxy_remembers_
             (eprom_order,) = client.eprom_orders(patient)
             placed.append((patient, eprom_order["id"]))
             assert client.statuses("registry-a", reply["body"]["id"]) == ["Ordered"]
+            client.advance(days=40)
             client.close()
     assert len({eprom_id for _, eprom_id in placed}) == 3
-    assert (tmp_path / "state" / "harness-runs").read_text().strip() == "3"
+    assert started == [config.start + timedelta(days=40 * run) for run in range(3)]
+    assert json.loads((tmp_path / "state" / "harness-runs.json").read_text()) == {
+        "runs": 3, "stoppedAt": (config.start + timedelta(days=120)).isoformat()}
     with Harness(HarnessConfig(seed=5), pump=False) as fresh:  # a temporary state: the configured seed
         client = HarnessClient(fresh.info())
         assert client.add_patient(reachable=["Helsenorge"])["nationalId"] == placed[0][0]
+        assert client.now() == config.start
         client.close()
 
 

@@ -16,6 +16,7 @@ from eprom_protocol.messages import ProtocolError
 from eprom_protocol.schemas import UUID_PATTERN
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
+from proxy.config import LIFETIME_DAYS_SCHEMA
 from service_kit.clock import DEFAULT_SIM_START
 
 from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
@@ -65,7 +66,7 @@ CONFIG_SCHEMA: dict = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "lifetimeDays": {"type": "number", "exclusiveMinimum": 0},
+                "lifetimeDays": LIFETIME_DAYS_SCHEMA,
                 "stateDir": {"type": "string", "minLength": 1},
             },
         },

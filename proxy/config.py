@@ -9,6 +9,10 @@ from pathlib import Path
 from .linking import DEFAULT_LIFETIME
 
 DATABASE_NAME = "eprox.sqlite3"
+#: A lifetime is kept within a century: instants an order's lifetime away must stay within what a date can hold
+#: (a lifetime of 10^8 days made every order a 500).
+MAX_LIFETIME_DAYS = 36500
+LIFETIME_DAYS_SCHEMA = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_LIFETIME_DAYS}
 
 
 @dataclass(frozen=True)

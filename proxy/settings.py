@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from eprom_protocol.schemas import UUID_PATTERN
 
-from .config import ProxyConfig, RegistryAccount
+from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
 
 ENV_CONFIG = "EPROX_CONFIG"
 #: Environment variables that override the file (or stand in for it), and what they set.
@@ -52,7 +52,7 @@ SCHEMA: dict = {
                            "apiKeyEnv": {"type": "string", "minLength": 1}},
         },
         "database": {"type": "string", "minLength": 1},
-        "lifetimeDays": {"type": "number", "exclusiveMinimum": 0},
+        "lifetimeDays": LIFETIME_DAYS_SCHEMA,
         "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
         "sqliteSynchronous": {"enum": ["NORMAL", "FULL", "EXTRA"]},
         "delivery": {

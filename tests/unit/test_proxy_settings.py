@@ -75,6 +75,14 @@ def test_every_problem_is_named_and_no_secret_is_echoed(tmp_path):
     assert "a-secret" not in text and "12345678901" not in text
 
 
+@pytest.mark.parametrize("days", [36501, 1e8])
+def test_a_lifetime_beyond_a_century_is_refused_where_dates_would_overflow(tmp_path, days):
+    """Before, 10^8 days was taken, and every order was then a 500 (now minus the lifetime is no date)."""
+    with pytest.raises(ConfigError, match="lifetimeDays: must be at most 36500"):
+        load_settings(write(tmp_path, minimal(lifetimeDays=days)), env={})
+    assert load_settings(write(tmp_path, minimal(lifetimeDays=36500)), env={"REG_B_KEY": "b"}).lifetime.days == 36500
+
+
 def test_keys_must_differ_and_variables_must_be_set(tmp_path):
     with pytest.raises(ConfigError, match="REG_B_KEY, which is not set"):
         load_settings(write(tmp_path, minimal()), env={})

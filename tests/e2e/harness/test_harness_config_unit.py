@@ -77,6 +77,11 @@ def test_a_start_without_offset_is_norwegian_local_time():
     assert config_from_dict({"start": "2025-07-01T10:00:00"}).start == datetime(2025, 7, 1, 8, tzinfo=timezone.utc)
 
 
+def test_a_lifetime_beyond_a_century_is_refused(tmp_path):
+    assert problems(tmp_path, "proxy: {lifetimeDays: 100000000}\n") == [
+        f"{tmp_path / 'topology.yaml'}: proxy.lifetimeDays: must be at most 36500"]
+
+
 def test_every_problem_is_named_with_file_place_and_what(tmp_path):
     found = problems(tmp_path, "seed: 1.5\n"
                                "colour: blue\n"

@@ -2,6 +2,7 @@
 that turns the first violation into one clear sentence."""
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from typing import Any
@@ -220,6 +221,17 @@ SCHEMAS: dict[str, dict] = {
 
 
 _WireValidator = validators.extend(Draft202012Validator, {"wireEnum": _check_wire_enum})
+
+
+def _is_json_number(checker, instance: Any) -> bool:
+    return Draft202012Validator.TYPE_CHECKER.is_type(instance, "number") and math.isfinite(instance)
+
+
+#: For documents read from YAML (configurations, scenario files): YAML has .nan and .inf, JSON has neither,
+#: and a NaN passes every bound a schema sets (NaN > 120 is false, and so is NaN <= 0): a lifetime or a
+#: timeout of NaN was taken. Here "number" means a JSON number, as the wire's strict parser does.
+DocumentValidator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", _is_json_number))
 
 
 @lru_cache(maxsize=None)

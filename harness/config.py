@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
 
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.schemas import UUID_PATTERN
+from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
 from proxy.config import LIFETIME_DAYS_SCHEMA
@@ -92,7 +91,7 @@ CONFIG_SCHEMA: dict = {
     },
 }
 
-_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+_VALIDATOR = DocumentValidator(CONFIG_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -275,7 +274,7 @@ def _form_problems(data: dict, registries: list) -> list[Problem]:
     return found
 
 
-_FORM_VALIDATOR = Draft202012Validator(FORM_SCHEMA)
+_FORM_VALIDATOR = DocumentValidator(FORM_SCHEMA)
 
 
 def _schema_clean(form: dict) -> bool:

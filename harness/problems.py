@@ -4,6 +4,7 @@ configuration and scenario files."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -192,5 +193,7 @@ TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "i
 
 
 def yaml_type(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "YAML's .nan or .inf, which JSON has no number for"
     return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer",
             float: "number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import requests
-from jsonschema import Draft202012Validator
 
 from eprom_protocol.enums import (
     STATUS_CALLBACK_STATUSES,
@@ -24,6 +23,7 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol.messages import ZERO_UUID, ProtocolError
 from eprom_protocol.national_id import mask
+from eprom_protocol.schemas import DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.patient_schema import DURATION_PATTERN, NATIONAL_ID_PATTERN, PATIENT_SCHEMA
 from fake_eprom.patient_schema import UUID_PATTERN as _PATIENT_UUID_PATTERN
@@ -196,7 +196,7 @@ SCENARIO_SCHEMA: dict = {
     },
 }
 
-_VALIDATOR = Draft202012Validator(SCENARIO_SCHEMA)
+_VALIDATOR = DocumentValidator(SCENARIO_SCHEMA)
 
 
 # --- the model ---------------------------------------------------------------------------------

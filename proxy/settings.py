@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from jsonschema import Draft202012Validator
 
-from eprom_protocol.schemas import UUID_PATTERN
+from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
 
@@ -170,7 +169,7 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
                      source: str = "<config>") -> ProxyConfig:
     env = os.environ if env is None else env
     problems = []
-    for error in sorted(Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.path))):
+    for error in sorted(DocumentValidator(SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         problems.append(f"{source}: {where}: {_describe(error)}")
     if problems:
@@ -191,6 +190,9 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
         database = (base_dir or Path.cwd()) / database
     delivery = data.get("delivery", {})
     timeout = float(delivery.get("timeoutSeconds", 15.0))
+    if "leaseSeconds" in delivery and delivery["leaseSeconds"] <= timeout:
+        raise ConfigError([f"{source}: delivery.leaseSeconds: must be longer than a delivery's timeout "
+                           f"(delivery.timeoutSeconds, {timeout:g} s): another worker could send it again meanwhile"])
     try:
         return ProxyConfig(
             eprom_url=data["eprom"]["url"], eprom_api_key=eprom_key, registries=registries,

@@ -83,6 +83,28 @@ def test_a_lifetime_beyond_a_century_is_refused_where_dates_would_overflow(tmp_p
     assert load_settings(write(tmp_path, minimal(lifetimeDays=36500)), env={"REG_B_KEY": "b"}).lifetime.days == 36500
 
 
+@pytest.mark.parametrize("setting", [{"lifetimeDays": float("nan")}, {"lifetimeDays": float("inf")},
+                                     {"delivery": {"timeoutSeconds": float("nan")}},
+                                     {"delivery": {"leaseSeconds": float("nan")}},
+                                     {"delivery": {"leaseSeconds": float("inf")}}], ids=str)
+def test_yaml_nan_and_inf_are_not_numbers(tmp_path, setting):
+    """YAML has .nan and .inf; NaN passes every bound a JSON Schema sets, so a NaN timeout or lease was taken
+    (and a NaN lifetime was a crash: "cannot convert float NaN to integer")."""
+    path = tmp_path / "eprox.yaml"
+    path.write_text(yaml.safe_dump(minimal(**setting)))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"REG_B_KEY": "b"})
+    (name,) = [f"{k}.{next(iter(v))}" if isinstance(v, dict) else k for k, v in setting.items()]
+    assert f"{name}: must be of type number" in str(caught.value)
+
+
+def test_a_lease_must_outlast_a_delivery_and_the_message_uses_the_settings_names(tmp_path):
+    with pytest.raises(ConfigError, match=r"delivery.leaseSeconds: must be longer than a delivery's timeout "
+                                          r"\(delivery.timeoutSeconds, 60 s\)"):
+        load_settings(write(tmp_path, minimal(delivery={"leaseSeconds": 10, "timeoutSeconds": 60})),
+                      env={"REG_B_KEY": "b"})
+
+
 def test_keys_must_differ_and_variables_must_be_set(tmp_path):
     with pytest.raises(ConfigError, match="REG_B_KEY, which is not set"):
         load_settings(write(tmp_path, minimal()), env={})

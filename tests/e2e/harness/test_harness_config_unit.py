@@ -82,6 +82,13 @@ def test_a_lifetime_beyond_a_century_is_refused(tmp_path):
         f"{tmp_path / 'topology.yaml'}: proxy.lifetimeDays: must be at most 36500"]
 
 
+def test_yaml_nan_is_not_a_number(tmp_path):
+    """NaN passes every bound a JSON Schema sets; before, `.nan` days was taken and `up` then crashed."""
+    assert problems(tmp_path, "proxy: {lifetimeDays: .nan}\n") == [
+        f"{tmp_path / 'topology.yaml'}: proxy.lifetimeDays: must be a number, not YAML's .nan or .inf, which JSON "
+        "has no number for (nan)"]
+
+
 def test_every_problem_is_named_with_file_place_and_what(tmp_path):
     found = problems(tmp_path, "seed: 1.5\n"
                                "colour: blue\n"

@@ -29,7 +29,11 @@ def parse_instant(value: object, field: str) -> datetime:
         raise ProtocolError(f"{field}: {value!r} is not an ISO-8601 date or date-time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=OSLO)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # the first or last hours of year 1 or 9999, which UTC takes past the calendar
+        raise ProtocolError(f"{field}: {value!r} is at the very edge of the calendar, outside the dates "
+                            "from 0001-01-02 to 9999-12-30") from None
 
 
 def parse_duration(value: object, field: str) -> timedelta:

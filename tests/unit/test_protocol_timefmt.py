@@ -67,6 +67,21 @@ def test_parse_instant_rejects_garbage_naming_the_field(value):
     assert err.value.message == f"expiryDate: {value!r} is not an ISO-8601 date or date-time"
 
 
+@pytest.mark.parametrize("value", ["0001-01-01", "0001-01-01T00:30:00", "0001-01-01T00:00:00+01:00",
+                                   "9999-12-31T23:59:59-12:00", "9999-12-31T22:00:00-05:00"])
+def test_instants_that_utc_takes_past_the_calendar_are_refused_not_a_crash(value):
+    """Before: OverflowError, a 500 at the proxy and the fake ePROM for such an expiryDate or reminderDate."""
+    with pytest.raises(ProtocolError) as err:
+        parse_instant(value, "expiryDate")
+    assert err.value.status == 400
+    assert err.value.message.startswith(f"expiryDate: {value!r} is at the very edge of the calendar")
+
+
+@pytest.mark.parametrize("value", ["0001-01-02", "9999-12-31T23:59:59", "9999-12-31T23:59:59+00:00"])
+def test_the_first_and_last_days_that_stay_in_the_calendar_are_taken(value):
+    assert parse_instant(value, "expiryDate").tzinfo is not None  # 9999-12-31 stands for "never" in .NET
+
+
 @pytest.mark.parametrize("value", [None, "", "   ", 20250115, 1.5, ["2025-01-15"], {}])
 def test_parse_instant_rejects_non_strings_and_empty_naming_the_field(value):
     with pytest.raises(ProtocolError) as err:

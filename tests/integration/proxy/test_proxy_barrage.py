@@ -210,9 +210,11 @@ def test_documents_by_made_up_ids_are_not_found(barrage, document_id):
 
 
 @pytest.mark.parametrize("fields", [{"onBehalfOfNationalId": ""}, {"onBehalfOfNationalId": "12345678901"},
-                                    {"expiryDate": "2020-01-01"}, {"reminderDate": "tomorrow"}],
+                                    {"expiryDate": "2020-01-01"}, {"reminderDate": "tomorrow"},
+                                    {"expiryDate": "0001-01-01"}, {"reminderDate": "9999-12-31T23:00:00-05:00"}],
                          ids=["empty on-behalf-of", "on-behalf-of not a national id", "expiry in the past",
-                              "reminder not a date"])
+                              "reminder not a date", "expiry before the calendar in UTC (was a 500)",
+                              "reminder after the calendar in UTC (was a 500)"])
 def test_an_order_that_would_link_is_refused_in_ePROMs_words_when_ePROM_would_refuse_it(barrage, fields):
     """ePROM never sees an order the proxy links, so the proxy checks it as ePROM would (before ePROM's
     catalog: eprom_protocol.order_request); both give the same message."""
@@ -223,6 +225,16 @@ def test_an_order_that_would_link_is_refused_in_ePROMs_words_when_ePROM_would_re
                                   headers={"Authorization": f"Basic {EPROX_KEY}"})
     refused(at_proxy)
     assert at_eprom.status_code == 400 and at_proxy.json() == at_eprom.json()
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("relevant_date", ["0001-01-01", "9999-12-31T23:59:59-01:00"])
+def test_a_relevant_date_past_the_calendar_in_utc_is_a_400_not_a_500(barrage, relevant_date):
+    world, patient, before = barrage
+    body = order_body(patient, metadata='{"RELEVANT_DATE": "%s"}' % relevant_date)
+    reply = send(world, "/api/v2/formorder", body, registry="registry-b")
+    refused(reply)
+    assert reply.json()["message"].startswith(f"metadata.RELEVANT_DATE: '{relevant_date}' is at the very edge")
     assert snapshot(world) == before
 
 

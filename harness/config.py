@@ -210,12 +210,15 @@ def topology_rule_problems(data: Any) -> list[Problem]:
             if "apiKey" not in registry:
                 continue  # its default key repeats too: one problem, reported once
         seen_names.setdefault(name, i)
-        if key == eprom_key:
+        if not isinstance(key, str):
+            pass  # not a string: the schema says so; comparing it would not make sense
+        elif key == eprom_key:
             found.append((f"registries[{i}].apiKey", "must differ from eprom.apiKey (ePROX's own key at ePROM)"))
         elif key in seen_keys:
             found.append((f"registries[{i}].apiKey", f"is already the key of registries[{seen_keys[key]}]: "
                                                      "every registry needs its own key"))
-        seen_keys.setdefault(key, i)
+        else:
+            seen_keys[key] = i
         url = registry.get("callbackUrl")
         if isinstance(url, str) and _bad_port(url):
             found.append((f"registries[{i}].callbackUrl", f"{url!r} has no usable port"))

@@ -82,6 +82,14 @@ def test_a_lifetime_beyond_a_century_is_refused(tmp_path):
         f"{tmp_path / 'topology.yaml'}: proxy.lifetimeDays: must be at most 36500"]
 
 
+@pytest.mark.parametrize("key", ["{x: 1}", "[a, b]"])
+def test_a_key_that_is_not_a_string_is_named_not_a_crash(tmp_path, key):
+    """Before: TypeError (unhashable) from the duplicate-key check, a traceback from `up`."""
+    assert problems(tmp_path, f"registries:\n  - {{name: a, apiKey: {key}}}\n") == [
+        f"{tmp_path / 'topology.yaml'}: registries[0].apiKey: must be a string, not "
+        f"{'mapping' if key.startswith('{') else 'list'} ({yaml.safe_load(key)!r})"]
+
+
 def test_yaml_nan_is_not_a_number(tmp_path):
     """NaN passes every bound a JSON Schema sets; before, `.nan` days was taken and `up` then crashed."""
     assert problems(tmp_path, "proxy: {lifetimeDays: .nan}\n") == [

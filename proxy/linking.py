@@ -53,6 +53,11 @@ class Decision:
     link_to: str | None = None
 
 
+#: A testMode order is outside the table: ePROM answers it but calls nobody back and returns no answer (SPEC
+#: §1, §2), so it always goes to ePROM as an order of its own (rule 0) and no order ever links to it.
+TEST_ORDER = Decision(Outcome.NEW_ORDER, rule=0)
+
+
 def split_metadata(metadata: object) -> tuple[Directives, str | None]:
     """Directives from the metadata string, and the metadata to send on to ePROM without them.
 

@@ -15,13 +15,13 @@ from typing import Any, Callable, Protocol
 from eprom_protocol import national_id, schemas
 from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
-from eprom_protocol.order_request import check_order_basics
+from eprom_protocol.order_request import OrderBasics, check_order_basics
 from eprom_protocol.schemas import UUID_RE
 from service_kit.clock import Clock
 
 from .config import ProxyConfig, RegistryAccount
 from .delivery import DeliveryLanes, RetryPolicy
-from .linking import PENDING, Decision, Outcome, decide, split_metadata
+from .linking import PENDING, TEST_ORDER, Decision, Outcome, decide, split_metadata
 from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
 from .store import MESSAGE_PREFIX, Delivery, DuplicateEpromId, Link, NotLinkable, ProxyStore
@@ -144,7 +144,8 @@ class ProxyService:
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
-        patient = check_order_basics(body, self.clock.now()).national_id  # all ePROM checks without its catalog
+        basics = check_order_basics(body, self.clock.now())  # all ePROM checks without its catalog
+        patient, about = basics.national_id, basics.on_behalf_of  # only orders to and about the same people link
         directives, forwarded_metadata = split_metadata(body.get("metadata"))
         form_id = body["formId"].lower()
         if registry.allowed_forms is not None and form_id not in registry.allowed_forms:
@@ -152,23 +153,25 @@ class ProxyService:
 
         # One decision at a time per (patient, form), across threads and worker processes alike.
         with self._locks.hold(patient, form_id):
-            while True:
+            decision = TEST_ORDER if body.get("testMode") is True else None
+            while decision is None:
                 now = self.clock.now()
-                candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime)
+                candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime,
+                                                   on_behalf_of=about)
                 decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
                 if decision.outcome is Outcome.NO_ORDER:
                     return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
-                if decision.outcome is not Outcome.LINK:
-                    break
-                linked = next(c for c in candidates if c.key == decision.link_to)
-                try:
-                    return self._link(registry, body, decision, now, linked.order_reply)
-                except NotLinkable:  # ePROM's Error for it came in meanwhile (callbacks take no lock): again
-                    log.info("order %s stopped being active while %s was linked to it; deciding again",
-                             decision.link_to[:8], registry.name)
+                if decision.outcome is Outcome.LINK:
+                    linked = next(c for c in candidates if c.key == decision.link_to)
+                    try:
+                        return self._link(registry, body, decision, now, linked.order_reply)
+                    except NotLinkable:  # ePROM's Error for it came in meanwhile (callbacks take no lock): again
+                        log.info("order %s stopped being active while %s was linked to it; deciding again",
+                                 decision.link_to[:8], registry.name)
+                        decision = None
             forward = {**body, "metadata": forwarded_metadata}
             with self._eprom_call():
-                return self._forward_order(registry, body, forward, patient, form_id, decision)
+                return self._forward_order(registry, body, forward, basics, form_id, decision)
 
     def _link(self, registry: RegistryAccount, body: dict, decision: Decision, now: datetime,
               order_reply: dict[str, Any]) -> OrderResult:
@@ -183,8 +186,8 @@ class ProxyService:
         log.info("%s linked to order %s (rule %d)", registry.name, decision.link_to[:8], decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order_reply), decision, hold=registry_order)
 
-    def _forward_order(self, registry: RegistryAccount, body: dict, forward: dict, patient: str, form_id: str,
-                       decision: Decision) -> OrderResult:
+    def _forward_order(self, registry: RegistryAccount, body: dict, forward: dict, basics: OrderBasics,
+                       form_id: str, decision: Decision) -> OrderResult:
         reply = self.eprom.place_order(forward)
         if reply.status != 200 or not isinstance(reply.body, dict):
             raise self._eprom_refusal(reply)
@@ -197,10 +200,11 @@ class ProxyService:
         now = self.clock.now()
         order_key, registry_order = self.ids.uuid(), self.ids.uuid()
         try:
-            self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=patient, form_id=form_id,
+            self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=basics.national_id, form_id=form_id,
                                  ordered_at=now, lifetime_ends_at=now + self.config.lifetime, state=PENDING,
                                  order_reply=order_reply, registry_order=registry_order, registry=registry.name,
-                                 rule=decision.rule, owner=self.owner.id)
+                                 rule=decision.rule, owner=self.owner.id, on_behalf_of=basics.on_behalf_of,
+                                 test_mode=decision is TEST_ORDER)
         except DuplicateEpromId:
             raise self._reused_id("order", eprom_id) from None
         if self.store.has_early("order", eprom_id):  # ePROM called back before the order was stored
@@ -210,7 +214,7 @@ class ProxyService:
                                         FormOrderStatus.parse(early["formOrderStatus"]), early, now, _Queued())
         self._forget_ends()
         log.info("%s made new ePROM order %s for %s (rule %d)", registry.name, order_key[:8],
-                 national_id.mask(patient), decision.rule)
+                 national_id.mask(basics.national_id), decision.rule)
         return OrderResult(200, self._reply(body, registry_order, order_reply), decision, hold=registry_order)
 
     def _eprom_refusal(self, reply: Reply) -> ProtocolError:

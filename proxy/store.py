@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS eprom_orders (
     lifetime_ends_at TEXT NOT NULL,
     state TEXT NOT NULL,
     order_reply TEXT NOT NULL,             -- what ePROM answered that linked registries also get
-    purged INTEGER NOT NULL DEFAULT 0
+    purged INTEGER NOT NULL DEFAULT 0,
+    on_behalf_of TEXT,                     -- the person the form is about, if not national_id; masked as it is
+    test_mode INTEGER NOT NULL DEFAULT 0   -- a testMode order: ePROM calls nobody back, so nobody links to it
 );
 CREATE INDEX IF NOT EXISTS eprom_orders_patient_form ON eprom_orders (national_id, form_id, ordered_at);
 CREATE INDEX IF NOT EXISTS eprom_orders_lifetime ON eprom_orders (purged, lifetime_ends_at);
@@ -179,12 +181,13 @@ END;
 CREATE TEMP VIEW IF NOT EXISTS order_writes AS
     SELECT NULL AS key, NULL AS eprom_id, NULL AS national_id, NULL AS form_id, NULL AS ordered_at,
            NULL AS lifetime_ends_at, NULL AS state, NULL AS order_reply, NULL AS registry_order,
-           NULL AS registry, NULL AS rule, NULL AS owner WHERE 0;
+           NULL AS registry, NULL AS rule, NULL AS owner, NULL AS on_behalf_of, NULL AS test_mode WHERE 0;
 -- a new ePROM order, the link of the registry that made it, and its hold
 CREATE TEMP TRIGGER IF NOT EXISTS order_writes_insert INSTEAD OF INSERT ON order_writes BEGIN
-    INSERT INTO eprom_orders (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state, order_reply)
+    INSERT INTO eprom_orders (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state, order_reply,
+                              on_behalf_of, test_mode)
         VALUES (NEW.key, NEW.eprom_id, NEW.national_id, NEW.form_id, NEW.ordered_at, NEW.lifetime_ends_at,
-                NEW.state, NEW.order_reply);
+                NEW.state, NEW.order_reply, NEW.on_behalf_of, NEW.test_mode);
     INSERT INTO registry_orders (id, registry, order_key, created_at, rule)
         VALUES (NEW.registry_order, NEW.registry, NEW.key, NEW.ordered_at, NEW.rule);
     INSERT INTO holds (hold, owner) VALUES (NEW.registry_order, NEW.owner);
@@ -193,6 +196,8 @@ END;
 
 #: Columns added since the first schema: (table, column, declaration) for databases made before them.
 MIGRATIONS = (
+    ("eprom_orders", "on_behalf_of", "TEXT"),
+    ("eprom_orders", "test_mode", "INTEGER NOT NULL DEFAULT 0"),
     ("updates", "signed_form_id", "TEXT"),
     ("deliveries", "lease_owner", "TEXT"),
     ("deliveries", "lease_until", "REAL"),
@@ -453,16 +458,19 @@ class ProxyStore:
         return len(stale)
 
     # --- orders and links ---------------------------------------------------------------
-    def candidates(self, national_id: str, form_id: str, since: datetime) -> list[StoredCandidate]:
-        """The orders for a patient and form placed after `since` that have not ended (a purged order is
-        never a candidate, whatever the clock says)."""
+    def candidates(self, national_id: str, form_id: str, since: datetime,
+                   on_behalf_of: str | None = None) -> list[StoredCandidate]:
+        """The orders of a form for the same recipient about the same person (on_behalf_of: the person the
+        form is about, if not the recipient), placed after `since`, that have not ended (a purged order is
+        never a candidate, whatever the clock says) and are not test-mode orders (nobody hears of those)."""
         rows = self._db().execute(
             """SELECT o.seq, o.key, o.ordered_at, o.state, o.order_reply,
                       group_concat(r.registry, char(31)) AS linked
                FROM eprom_orders o LEFT JOIN registry_orders r ON r.order_key = o.key
                WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ? AND o.purged = 0
+                     AND o.on_behalf_of IS ? AND o.test_mode = 0
                GROUP BY o.key""",
-            (national_id, form_id, ts(since)),
+            (national_id, form_id, ts(since), on_behalf_of),
         ).fetchall()
         return [
             StoredCandidate(key=r["key"], ordered_at=from_ts(r["ordered_at"]), state=r["state"],
@@ -513,16 +521,18 @@ class ProxyStore:
 
     def add_order(self, *, key: str, eprom_id: str, national_id: str, form_id: str, ordered_at: datetime,
                   lifetime_ends_at: datetime, state: str, order_reply: dict[str, Any], registry_order: str,
-                  registry: str, rule: int, owner: str) -> None:
+                  registry: str, rule: int, owner: str, on_behalf_of: str | None = None,
+                  test_mode: bool = False) -> None:
         """A new ePROM order with the link of the registry that made it, held (one statement). Raises
         DuplicateEpromId, having written nothing, when an order with that ePROM id is stored already."""
         with self._writing(), _new_eprom_id("eprom_orders", eprom_id):
             self._db().execute(
                 """INSERT INTO order_writes (key, eprom_id, national_id, form_id, ordered_at, lifetime_ends_at, state,
-                                             order_reply, registry_order, registry, rule, owner)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                             order_reply, registry_order, registry, rule, owner, on_behalf_of,
+                                             test_mode)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (key, eprom_id, national_id, form_id, ts(ordered_at), ts(lifetime_ends_at), state,
-                 json.dumps(order_reply), registry_order, registry, rule, owner))
+                 json.dumps(order_reply), registry_order, registry, rule, owner, on_behalf_of, int(test_mode)))
 
     @staticmethod
     def links(db: sqlite3.Connection, order_key: str) -> list[Link]:
@@ -833,14 +843,15 @@ class ProxyStore:
         transactions); returns how many orders and messages ended."""
         with self.transaction() as db:
             rows = db.execute(
-                """SELECT key, national_id FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at <= ?
+                """SELECT key, national_id, on_behalf_of FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at <= ?
                    ORDER BY lifetime_ends_at LIMIT ?""", (ts(now), batch)).fetchall()
             for row in rows:
                 key = row["key"]
                 db.execute("UPDATE updates SET body = NULL, signed_form_id = NULL WHERE order_key = ?", (key,))
                 db.execute("DELETE FROM deliveries WHERE order_key = ?", (key,))
-                masked = mask(row["national_id"]) if mask else row["national_id"]
-                db.execute("UPDATE eprom_orders SET purged = 1, national_id = ? WHERE key = ?", (masked, key))
+                masked = [mask(v) if mask and v is not None else v for v in (row["national_id"], row["on_behalf_of"])]
+                db.execute("UPDATE eprom_orders SET purged = 1, national_id = ?, on_behalf_of = ? WHERE key = ?",
+                           (*masked, key))
             old = []
             if lifetime is not None:
                 old = db.execute("SELECT key FROM messages WHERE created_at <= ? ORDER BY created_at LIMIT ?",

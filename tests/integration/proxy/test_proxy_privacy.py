@@ -8,7 +8,10 @@ from __future__ import annotations
 import base64
 import logging
 import sqlite3
+from datetime import date
+from random import Random
 
+from eprom_protocol.national_id import make_synthetic
 from proxy_world import SIGNED_FORM
 
 MARKER = "ANSWER-TEXT-d2f9c1"  # a free-text answer: it must vanish with the order
@@ -133,3 +136,16 @@ def test_a_longer_lifetime_configured_later_keeps_orders_stored_before_it_active
     assert world.recorders["registry-b"].statuses(own) == ["Ordered", "Completed"]
     world.advance(days=20)
     assert stored_answers(world) == 0
+
+
+def test_the_person_an_order_is_about_is_masked_too_when_the_lifetime_ends(make_world):
+    world = make_world(lifetime_days=30)
+    parent, child = world.add_patient(), make_synthetic(Random(5), date(2016, 5, 6))
+    world.add_patient(nationalId=child, reachable=[])
+    world.order("registry-a", parent, onBehalfOfNationalId=child)
+    world.settle()
+    assert child.encode() in raw_bytes(world.state_dir)
+    world.advance(days=31)
+    with sqlite3.connect(world.config.database_path) as db:
+        assert db.execute("SELECT on_behalf_of FROM eprom_orders").fetchall() == [(child[:6] + "*****",)]
+    assert child.encode() not in raw_bytes(world.state_dir), "the child's id is still in the database files"

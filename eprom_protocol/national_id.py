@@ -1,6 +1,7 @@
 """Norwegian national ids: classification, check digits, birth dates, synthetic ids and masking (SPEC §5)."""
 from __future__ import annotations
 
+import re
 import random
 from dataclasses import dataclass
 from datetime import date
@@ -143,6 +144,16 @@ def make_synthetic(
         digits = check_digits(nine)
         if digits is not None:
             return nine + digits
+
+
+#: A national id inside free text: eleven digits, or six and five with a space, '-' or '.' between them (as
+#: people write them), not part of a longer number.
+IN_TEXT = re.compile(r"(?<!\d)(\d{6})([ .-]?)\d{5}(?!\d)")
+
+
+def mask_in_text(text: str) -> str:
+    """Every national id in the text masked as mask() does, with the separator it was written with."""
+    return IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}*****", text)
 
 
 def mask(value: object) -> str:

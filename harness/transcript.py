@@ -4,7 +4,6 @@ data (formData) is never shown."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from datetime import timezone
@@ -21,10 +20,9 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol import json_text
 from eprom_protocol.messages import ZERO_UUID
-from eprom_protocol.national_id import mask
+from eprom_protocol.national_id import mask, mask_in_text
 from service_kit.http import Exchange, Tap
 
-ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{11}(?!\d)")
 DIRECTIVES = ("CREATE_NEW_ORDER", "RELEVANT_DATE")
 MAX_MESSAGE = 100  # characters of an error message shown
 
@@ -92,7 +90,7 @@ class Transcript:
         what, ref = self.describe(ex)
         text = (f"{ex.at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}Z  "
                 f"{entry.sender:>{width}} → {receiver:<{width}}  {what:<44} {ref:<16} {result(ex)}")
-        return ELEVEN_DIGITS.sub(lambda m: mask(m.group(0)), text.rstrip())
+        return mask_in_text(text.rstrip())
 
     def receiver_name(self, url: str) -> str:
         parts = urlsplit(url)

@@ -19,6 +19,7 @@ from eprom_protocol.national_id import (
     classify,
     make_synthetic,
     mask,
+    mask_in_text,
     require_orderable,
 )
 
@@ -371,3 +372,17 @@ def test_classify_raises_only_protocol_errors(value):
     else:
         assert nid.value == value
         assert value.isascii() and value.isdigit() and len(value) == 11
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("id 26073941651 here", "id 260739***** here"),
+    ("id 260739 41651 here", "id 260739 ***** here"),
+    ("260739-41651", "260739-*****"),
+    ("(260739.41651)", "(260739.*****)"),
+    ("twelve 260739416511 digits", "twelve 260739416511 digits"),  # part of a longer number: not an id
+    ("2025-01-06T08:00:00Z", "2025-01-06T08:00:00Z"),
+    ("1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"),
+    ("260739 4165", "260739 4165"),
+])
+def test_ids_inside_text_are_masked_however_they_are_written(text, expected):
+    assert mask_in_text(text) == expected

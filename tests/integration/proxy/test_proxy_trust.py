@@ -5,12 +5,12 @@ the production app serves no control API."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 from flask import Flask, jsonify, request
 
+from eprom_protocol.national_id import IN_TEXT
 from proxy.app import create_app
 from proxy.config import ProxyConfig, RegistryAccount
 from service_kit.clock import SimClock
@@ -22,7 +22,6 @@ from proxy_world import RAND_12, key_of, order_body
 
 PATIENT = "26073941651"
 OTHER_FORM = "71dda605-8068-4905-9939-f2c27ba58386"
-ELEVEN = re.compile(r"(?<!\d)\d{11}(?!\d)")
 EPROX_KEY = "the-proxys-own-secret"
 
 
@@ -75,7 +74,7 @@ def post(client, registry, body, key=None):
 
 def assert_clean(reply, *, others=("registry-b", key_of("registry-b"), EPROX_KEY)):
     text = reply.get_data(as_text=True)
-    assert not ELEVEN.search(text), f"a national id in {text}"
+    assert not IN_TEXT.search(text), f"a national id in {text}"
     for word in others:
         assert word not in text, f"{word!r} in {text}"
 
@@ -141,6 +140,25 @@ def test_the_proxys_own_errors_echo_no_national_id_and_name_no_other_registry(sc
         assert_clean(reply)
     unknown = post(client, "registry-a", order_body(PATIENT), key=PATIENT)
     assert unknown.status_code == 400 and unknown.json == {"message": "apiKey '260739*****' doesn't exists"}
+
+
+@pytest.mark.parametrize("written", ["260739 41651", "260739-41651", "260739.41651"])
+def test_a_national_id_written_with_a_separator_is_masked_in_every_error_too(scripted, written):
+    """People write national ids as 6 + 5 digits with a space or a dash; before, only 11 digits in a row were
+    masked, and such an id came back in clear from any field a message quotes."""
+    _, client, _ = scripted
+    masked = written[:7] + "*****"
+    for body in (order_body(PATIENT, expiryDate=written), order_body(PATIENT, formId=written),
+                 order_body(PATIENT, distributionRule=written),
+                 order_body(PATIENT, metadata=json.dumps({"RELEVANT_DATE": written}))):
+        reply = post(client, "registry-a", body)
+        assert reply.status_code == 400 and masked in reply.json["message"], reply.json
+        assert_clean(reply)
+    unknown = post(client, "registry-a", order_body(PATIENT), key=written)
+    assert unknown.status_code == 400 and unknown.json == {"message": f"apiKey '{masked}' doesn't exists"}
+    document = client.get(f"/api/ExternalDocument/{written}", headers={"Authorization": f"Basic {key_of('registry-a')}"})
+    assert document.status_code == 404 and masked in document.json["message"]
+    assert_clean(document)
 
 
 def test_a_form_a_registry_may_not_order_looks_like_a_form_that_does_not_exist(scripted):

@@ -138,9 +138,7 @@ class ProxyService:
             log.info("%d stored order(s) now end by the configured lifetime of %g days", moved,
                      config.lifetime / timedelta(days=1))
         self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
-        parked = self.store.park_unconfigured(self._registry_names, self.clock.now())
-        if parked:
-            log.warning("%d pending delivery(ies) to registries no longer configured parked as dead", parked)
+        self._park_unconfigured()
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
@@ -381,11 +379,17 @@ class ProxyService:
         final = status in RETURNED_FORM_STATUSES
         signed = body.get("signedFormId") if status is FormOrderStatus.Completed else None
         signed = signed if isinstance(signed, str) and UUID_RE.match(signed) and signed != ZERO_UUID else None
+        # A status ePROM sends after the answer or expiry (a status callback it had to retry) is passed on to
+        # no registry: those linked have the answer and would be set back by it, and one linking later must
+        # hear what the others heard. It is recorded without its body (what a replay skips), for resends.
+        stale = not final and order.state in RETURNED_FORM_NAMES
         if not self.store.insert_update(db, order_key=order.key, status=status.name, final=final,
-                                        body=body, received_at=now, signed_form_id=signed):
+                                        body=None if stale else body, received_at=now, signed_form_id=signed):
             return False
-        if final or order.state not in {s.name for s in RETURNED_FORM_STATUSES}:
-            self.store.set_state(db, order.key, status.name)
+        if stale:
+            log.info("a %s status for order %s came after its answer: not passed on", status.name, order.key[:8])
+            return True
+        self.store.set_state(db, order.key, status.name)
         links = self.store.links(db, order.key)
         busy = self.store.pending_lanes(db, order.key) if links else set()
         for link in links:  # a lane with something pending, or held, waits for the pump
@@ -461,11 +465,19 @@ class ProxyService:
         """When each registry's next delivery that nobody is sending falls due; registries whose lane is
         full are left out (a full lane wakes the pump once it has room)."""
         found = {}
-        for registry in self.store.pending_registries():
+        pending = self.store.pending_registries()
+        if not set(pending) <= set(self.config.registry_by_name):  # (at start, or a replay of such) they can
+            self._park_unconfigured()  # never go
+        for registry in pending:
             if (registry in self.config.registry_by_name and not self.lanes.saturated(registry)
                     and (due := self.store.next_ready(registry, wall)) is not None):
                 found[registry] = due
         return found
+
+    def _park_unconfigured(self) -> None:
+        parked = self.store.park_unconfigured(self._registry_names, self.clock.now())
+        if parked:
+            log.warning("%d pending delivery(ies) to registries no longer configured parked as dead", parked)
 
     def run_due(self, now: datetime) -> None:
         """Purge what has ended, then start every due delivery on its registry's lane. The timeline's pump
@@ -558,9 +570,9 @@ class ProxyService:
         retry_at = self.retry.next_attempt(delivery.window_start or now, delivery.window_failures + 1, now)
         self.store.mark_failed(delivery.id, now, error, retry_at)
         if retry_at is None:
-            log.error("delivery %s to %s parked as dead after %d attempts (%s); replay it with "
-                      "`proxy replay --id %s`", delivery.id, delivery.registry, delivery.attempts + 1, error,
-                      delivery.id)
+            log.error("delivery %s to %s parked as dead after %d attempts (%s); later updates of its order "
+                      "wait behind it; replay it with `proxy replay --id %s`", delivery.id, delivery.registry,
+                      delivery.attempts + 1, error, delivery.id)
         else:
             log.warning("delivery %s to %s failed (%s); retry at %s", delivery.id[:8], delivery.registry, error,
                         f"{retry_at:%Y-%m-%d %H:%M:%S}")
@@ -597,6 +609,9 @@ def describe_failure(reply: Reply) -> str:
     if 200 <= reply.status < 300:
         return f"HTTP {reply.status} without {{\"success\": true}}"
     return f"HTTP {reply.status}"
+
+
+RETURNED_FORM_NAMES = frozenset(s.name for s in RETURNED_FORM_STATUSES)
 
 
 def with_key(body: dict[str, Any], api_key: str) -> dict[str, Any]:

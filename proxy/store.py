@@ -556,12 +556,13 @@ class ProxyStore:
     # --- updates from ePROM -------------------------------------------------------------
     @staticmethod
     def insert_update(db: sqlite3.Connection, *, order_key: str, status: str, final: bool,
-                      body: dict[str, Any], received_at: datetime, signed_form_id: str | None = None) -> bool:
-        """False when ePROM already sent this status for this order (a resent callback)."""
+                      body: dict[str, Any] | None, received_at: datetime, signed_form_id: str | None = None) -> bool:
+        """False when ePROM already sent this status for this order (a resent callback). Without a body, the
+        update is known (a resend of it is recognised) but never sent, nor replayed to a registry linking later."""
         cursor = db.execute(
             """INSERT OR IGNORE INTO updates (order_key, status, final, body, received_at, signed_form_id)
                VALUES (?, ?, ?, ?, ?, ?)""",
-            (order_key, status, int(final), json.dumps(body), ts(received_at),
+            (order_key, status, int(final), None if body is None else json.dumps(body), ts(received_at),
              signed_form_id.lower() if signed_form_id else None),
         )
         return cursor.rowcount == 1
@@ -666,17 +667,19 @@ class ProxyStore:
 
     @staticmethod
     def pending_lanes(db: sqlite3.Connection, order_key: str) -> set[str]:
-        """The registry order ids of an order that still have a delivery pending: a new one for them must
-        queue behind it (status before answer)."""
+        """The registry order ids of an order that have a delivery not yet done (pending, or dead and waiting
+        for a replay): a new one for them must queue behind it (status before answer)."""
         return {r[0] for r in db.execute(
-            "SELECT DISTINCT registry_order FROM deliveries WHERE order_key = ? AND state = 'pending'", (order_key,))}
+            "SELECT DISTINCT registry_order FROM deliveries WHERE order_key = ? AND state != 'done'", (order_key,))}
 
     #: A delivery that may be attempted: pending, not held, not leased (or its lease ran out), and the
-    #: oldest pending one of its registry order (status before answer).
+    #: oldest one of its registry order not yet done (status before answer). A dead one blocks its lane: what
+    #: came after it waits, unattempted, until it is replayed and acknowledged, so a replayed status never
+    #: arrives after the answer.
     _READY = """d.state = 'pending' AND (d.lease_owner IS NULL OR d.lease_until < :wall)
                 AND (d.hold IS NULL OR NOT EXISTS (SELECT 1 FROM holds h WHERE h.hold = d.hold))
                 AND NOT EXISTS (SELECT 1 FROM deliveries e
-                                WHERE e.registry_order = d.registry_order AND e.state = 'pending'
+                                WHERE e.registry_order = d.registry_order AND e.state != 'done'
                                   AND e.seq < d.seq)"""
 
     def pending_registries(self) -> list[str]:

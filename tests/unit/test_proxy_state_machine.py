@@ -249,12 +249,12 @@ class ProxyMachine(RuleBasedStateMachine):
         rows = self.store.deliveries()
         outbox = {(d.registry_order, d.status): d.state for d in rows}
         now = self.clock.now()
-        first_pending = {}
-        for d in rows:  # rows come in creation order; later ones wait behind the first pending one
-            if d.state == "pending":
-                first_pending.setdefault(d.registry_order, d)
-        for d in first_pending.values():  # settled: nothing for a healthy registry is still due
-            if d.registry not in self.sink.failing:
+        first_open = {}
+        for d in rows:  # rows come in creation order; later ones wait behind the first not yet done
+            if d.state != "done":  # (pending, or dead: a dead one holds its lane until it is replayed)
+                first_open.setdefault(d.registry_order, d)
+        for d in first_open.values():  # settled: nothing for a healthy registry is still due
+            if d.state == "pending" and d.registry not in self.sink.failing:
                 assert d.next_attempt_at > now, ("left undelivered", d)
         finals = {"Completed", "Expired"}
         for own_id, (registry, target) in self.owner.items():

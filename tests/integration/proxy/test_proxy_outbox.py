@@ -212,3 +212,47 @@ def test_a_callback_queued_before_a_registry_key_was_rotated_goes_out_with_the_n
     again.advance(minutes=2)  # the retry is due
     (call,) = again.recorders["registry-a"].acknowledged()
     assert (call.delivery_id, call.body["formOrderId"], call.body["apiKey"]) == (f"{own}.Ordered", own, "rotated-key")
+
+
+def test_a_dead_status_holds_back_the_answer_until_it_is_replayed_then_both_go_in_order(world, capsys):
+    """Status before answer also across parking and replay: before, once the status was dead the answer went
+    ahead (its own fresh retry window), and a replay then delivered the status after the answer."""
+    recorder = world.recorders["registry-a"]
+    recorder.mode = "fail"
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    world.settle()
+    world.advance(days=4)  # the status is dead
+    recorder.mode = "ok"
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 1})
+    world.settle()
+    world.advance(days=5)  # more than one retry window later
+    assert recorder.statuses(own) == [], "the answer overtook the dead status"
+    waiting = {d.status: d for d in world.deliveries(registry="registry-a")}
+    assert (waiting["Ordered"].state, waiting["Completed"].state, waiting["Completed"].attempts) == \
+        ("dead", "pending", 0), "it waits, unattempted, and no window of its own runs out"
+    assert proxy_cli(["replay", "--state-dir", str(world.state_dir), "--id", waiting["Ordered"].id]) == 0
+    capsys.readouterr()
+    world.settle()
+    assert recorder.statuses(own) == ["Ordered", "Completed"]
+
+
+def test_a_dead_delivery_to_a_registry_since_removed_is_parked_again_if_replayed(make_world, capsys):
+    """Replaying it puts it back in the queue; no lane can ever send it. The running proxy parks it as dead
+    again (before: pending for ever, until the next start)."""
+    first = make_world(registries=["registry-a", "registry-b"])
+    first.recorders["registry-b"].mode = "fail"
+    first.order("registry-b", first.add_patient())
+    first.settle()
+    first.advance(days=4)
+    (dead,) = first.deliveries(registry="registry-b")
+    assert dead.state == "dead"
+    first.stop()
+    again = make_world(registries=["registry-a"], state_dir=first.state_dir, seed=first.seed + 1)
+    assert proxy_cli(["replay", "--state-dir", str(again.state_dir), "--all-dead"]) == 0
+    capsys.readouterr()
+    assert again.service.store.deliveries(registry="registry-b")[0].state == "pending"
+    again.settle()  # the pump's next look at the outbox finds it
+    (parked,) = again.service.store.deliveries(registry="registry-b")
+    assert (parked.state, parked.id) == ("dead", dead.id)

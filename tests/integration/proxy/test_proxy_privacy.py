@@ -24,15 +24,15 @@ def raw_bytes(state_dir) -> bytes:
 
 def test_the_answer_is_gone_from_the_database_file_when_the_lifetime_ends(make_world):
     world = make_world(registries=["registry-a", "registry-b", "registry-c"], lifetime_days=30)
-    world.recorders["registry-c"].mode = "fail"  # its copy of the answer ends in a dead delivery
     patient = world.add_patient()
     for registry in world.registries:
         world.order(registry, patient)
-    world.settle()
+    world.settle()  # the status reached everyone
+    world.recorders["registry-c"].mode = "fail"  # its copy of the answer ends in a dead delivery
     (eprom_order,) = world.eprom_orders(patient)
     world.answer(eprom_order["id"], {"comment": MARKER})
     world.settle()
-    world.advance(days=7)  # its status, then its answer, each retried for three days: both dead
+    world.advance(days=7)  # retried for three days: dead
     db = sqlite3.connect(world.config.database_path)
     assert db.execute("SELECT count(*) FROM deliveries WHERE state = 'dead' AND body LIKE ?",
                       (f"%{MARKER}%",)).fetchone()[0] >= 1

@@ -114,9 +114,11 @@ INDEXES = """
 DROP TABLE IF EXISTS calls_in_flight;  -- calls to ePROM in flight are a flock now (proxy/locks.py)
 DROP INDEX IF EXISTS deliveries_due;
 DROP INDEX IF EXISTS deliveries_registry_order;
-DROP INDEX IF EXISTS deliveries_hold;  -- a hold is its lane's id: deliveries_lane finds what it holds
+DROP INDEX IF EXISTS deliveries_hold;  -- a hold is its lane's id: deliveries_lane_open finds what it holds
+DROP INDEX IF EXISTS deliveries_lane;  -- pending only: a lane is also held by a dead delivery now
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (registry, next_attempt_at, seq) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (registry_order, seq) WHERE state = 'pending';
+-- a registry order's deliveries not done; queries name it (INDEXED BY) and say "state != 'done'"
+CREATE INDEX IF NOT EXISTS deliveries_lane_open ON deliveries (registry_order, seq) WHERE state != 'done';
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (order_key);
 CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (state, seq) WHERE state != 'done';
@@ -209,8 +211,8 @@ DELIVERY_STATES = ("pending", "done", "dead")
 #: An update waiting in one registry order's lane that no process is sending: only a pump claim will (it must
 #: be woken). Stated once, asked by waiting_in_lane and, about the lane of the delivery it records, by
 #: mark_delivered.
-UNLEASED_IN_LANE = ("SELECT 1 FROM deliveries AS w WHERE w.registry_order = {lane} AND w.state = 'pending' "
-                    "AND w.lease_owner IS NULL")
+UNLEASED_IN_LANE = ("SELECT 1 FROM deliveries AS w INDEXED BY deliveries_lane_open WHERE w.registry_order = {lane} "
+                    "AND w.state != 'done' AND w.state = 'pending' AND w.lease_owner IS NULL")
 _WAITING_IN_LANE = UNLEASED_IN_LANE.format(lane="?") + " LIMIT 1"
 _WAITING_BEHIND = UNLEASED_IN_LANE.format(lane="deliveries.registry_order") + " AND w.id != deliveries.id"
 MESSAGE_PREFIX = "message:"
@@ -515,7 +517,8 @@ class ProxyStore:
                 raise NotLinkable(order_key) from err
             raise
         rows = self._db().execute(  # by the lane's index; leased to `owner`: nothing else changes them meanwhile
-            "SELECT * FROM deliveries WHERE registry_order = ? AND state = 'pending' ORDER BY seq",
+            "SELECT * FROM deliveries INDEXED BY deliveries_lane_open WHERE registry_order = ? AND state != 'done' "
+            "AND state = 'pending' ORDER BY seq",
             (registry_order,)).fetchall()
         return [self._delivery(r) for r in rows if r["lease_owner"] == owner]
 

@@ -130,10 +130,11 @@ def _deliveries(args: argparse.Namespace) -> int:
             rows = store.deliveries(args.state, args.registry)
         else:
             rows = [d for d in store.deliveries(None, args.registry) if d.state != "done"]
+        behind = store.waiting_behind_dead()
     finally:
         store.close()
     if args.json:
-        print(json.dumps([d.as_json() for d in rows], indent=2))
+        print(json.dumps([{**d.as_json(), "waitsBehind": behind.get(d.id)} for d in rows], indent=2))
         return EXIT_OK
     if not rows:
         print("no deliveries" + (f" in state {args.state}" if args.state else " waiting or dead"))
@@ -142,7 +143,7 @@ def _deliveries(args: argparse.Namespace) -> int:
     table = [header] + [
         (d.id, d.registry, d.status, "failed" if d.failed else d.state, str(d.attempts),
          d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if d.state == "pending" else "-",
-         (d.last_error or "-")[:60])
+         f"waits behind dead {behind[d.id]}" if d.id in behind else (d.last_error or "-")[:60])
         for d in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -800,6 +800,18 @@ class ProxyStore:
                 total += db.execute(f"{sql} AND id IN ({','.join('?' * len(chunk))})", chunk).rowcount
             return total
 
+    def waiting_behind_dead(self) -> dict[str, str]:
+        """Pending deliveries that wait behind a dead one of their registry order (status before answer):
+        their id -> the dead one's, which a replay must bring through first."""
+        rows = self._db().execute(
+            """SELECT id, behind FROM (
+                   SELECT d.id, (SELECT e.id FROM deliveries e INDEXED BY deliveries_lane_open
+                                 WHERE e.registry_order = d.registry_order AND e.state != 'done'
+                                   AND e.state = 'dead' AND e.seq < d.seq ORDER BY e.seq LIMIT 1) AS behind
+                   FROM deliveries d WHERE d.state = 'pending')
+               WHERE behind IS NOT NULL""").fetchall()
+        return {r["id"]: r["behind"] for r in rows}
+
     def deliveries(self, state: str | None = None, registry: str | None = None,
                    ids: list[str] | None = None) -> list[Delivery]:
         """The outbox, oldest first; state is pending, failed (pending after a failed attempt), done or dead."""

@@ -232,6 +232,11 @@ def test_a_dead_status_holds_back_the_answer_until_it_is_replayed_then_both_go_i
     waiting = {d.status: d for d in world.deliveries(registry="registry-a")}
     assert (waiting["Ordered"].state, waiting["Completed"].state, waiting["Completed"].attempts) == \
         ("dead", "pending", 0), "it waits, unattempted, and no window of its own runs out"
+    assert proxy_cli(["deliveries", "--state-dir", str(world.state_dir), "--json"]) == 0  # and the operator sees why
+    listed = {d["status"]: d["waitsBehind"] for d in json.loads(capsys.readouterr().out)}
+    assert listed == {"Ordered": None, "Completed": waiting["Ordered"].id}
+    assert proxy_cli(["deliveries", "--state-dir", str(world.state_dir)]) == 0
+    assert f"waits behind dead {waiting['Ordered'].id}" in capsys.readouterr().out
     assert proxy_cli(["replay", "--state-dir", str(world.state_dir), "--id", waiting["Ordered"].id]) == 0
     capsys.readouterr()
     world.settle()

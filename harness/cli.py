@@ -1,6 +1,7 @@
 """`eprox-harness`: `up` runs a harness until stopped and announces it in a ready file; `demo` runs the
 three scripted flows and exits 0 only when every check passed; `scenario` checks or runs a scenario file;
-`proxy` serves the real proxy and operates its delivery outbox (proxy/cli.py)."""
+`proxy` serves the real proxy and operates its delivery outbox (proxy/cli.py); `check-callbacks` tells a
+registry team whether their callback endpoints answer as ePROX expects (fake_registry/checker.py)."""
 from __future__ import annotations
 
 import argparse
@@ -65,6 +66,24 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(run=cmd_scenario_run)
 
     register_proxy_commands(commands)  # eprox-harness proxy serve|deliveries|replay|...
+
+    checker = commands.add_parser(
+        "check-callbacks", help="tell a registry team whether their callback endpoints answer ePROX as they must",
+        description="PUTs the callbacks ePROX sends a registry (statuses, an answer and the same answer again, "
+                    "an expiry, a message status, and two forged ones) to {URL}/api/PromsFormOrder and "
+                    "{URL}/api/MessageToCitizen, and judges every answer as ePROX does. Exit 0 only when all "
+                    "pass. The callbacks carry a synthetic answer to RAND-12 and no national id.")
+    checker.add_argument("url", metavar="URL", help="the registry's callback base URL (its ApiBaseUrl at ePROX)")
+    checker.add_argument("--api-key", required=True, help="the registry's apiKey at ePROX (callbacks carry it)")
+    checker.add_argument("--order-id", action="append", default=[], metavar="ID",
+                         help="an order id your system holds (from an order it placed through ePROX); give it "
+                              "twice for the answered and the expired order. Default: made up")
+    checker.add_argument("--message-id", metavar="ID", help="a message id your system holds (default: made up)")
+    checker.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                         help="how long to wait for each answer (default: ePROX's, 15)")
+    checker.add_argument("--seed", type=int, default=0, help="seeds the made-up ids and the answer (default 0)")
+    checker.add_argument("--json", action="store_true", help="print the results as JSON")
+    checker.set_defaults(run=cmd_check_callbacks)
 
     example = commands.add_parser("example-config", help="print a configuration file with every setting")
     example.set_defaults(run=lambda args: print(example_config(), end="") or EXIT_OK)
@@ -203,6 +222,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         harness.stop()
     return EXIT_OK if flows and all(f.passed for f in flows) else EXIT_FAILED
+
+
+# --- check-callbacks --------------------------------------------------------------------
+
+def cmd_check_callbacks(args: argparse.Namespace) -> int:
+    from fake_registry.checker import DEFAULT_TIMEOUT, Verdict, passed, run_checks, usage_problems
+
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    problems = usage_problems(args.url, args.api_key, args.order_id, args.message_id, timeout)
+    if problems:
+        print("eprox-harness check-callbacks: " + "; ".join(problems), file=sys.stderr)
+        return EXIT_USAGE
+    if not args.json:
+        _say(f"Checking the callback endpoints under {args.url} as ePROX calls them (timeout {timeout:g} s):")
+    show = (lambda result: None) if args.json else (
+        lambda r: _say(f"{r.verdict.value:<5} {r.check.name:<20} {r.check.what}\n      {r.reason}"))
+    ids, results = run_checks(args.url, args.api_key, order_ids=args.order_id, message_id=args.message_id,
+                              timeout=timeout, seed=args.seed, on_result=show)
+    ok = passed(results)
+    if args.json:
+        print(json.dumps({"url": args.url, "passed": ok, "orderIds": [ids.answered_order, ids.expired_order],
+                          "messageId": ids.message, "madeUp": sorted(ids.made_up),
+                          "results": [r.as_json() for r in results]}, indent=2))
+        return EXIT_OK if ok else EXIT_FAILED
+    count = sum(r.verdict is Verdict.PASSED for r in results)
+    _say(f"{count} of {len(results)} checks passed.")
+    if ids.made_up and any(r.verdict is not Verdict.PASSED and r.check.genuine for r in results):
+        _say("The checker made up the order and message ids; if your system refuses callbacks for ids it does "
+             "not hold, give it some that it holds: --order-id ID --order-id ID --message-id ID.")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 # --- scenario ---------------------------------------------------------------------------

@@ -1,0 +1,224 @@
+"""Tells a registry team whether *their* callback endpoints conform (SPEC §2, §3): the checker PUTs the
+callbacks ePROX sends a registry - statuses (the channel as a number and as a name), an error, a returned
+form and the same form again, an expiry, a message status - each the way ePROX sends it (proxy/gateways.py:
+the registry's apiKey in the body, an X-Delivery-Id header, ePROX's timeout), and judges each answer as ePROX
+does: done only on HTTP 2xx with {"success": true}. Two forged callbacks (another apiKey, none) must not be
+acknowledged. Nothing here is simulated: it talks to the team's real endpoint on the system clock."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from eprom_protocol import national_id
+from eprom_protocol.enums import FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel, SentStatus
+from eprom_protocol.schemas import UUID_RE
+from fake_eprom import callbacks
+from fake_eprom.answers import form_data_for
+from fake_eprom.config import OrderingSystem
+from fake_eprom.forms import default_catalog
+from proxy.config import ProxyConfig, RegistryAccount
+from proxy.gateways import HttpRegistries
+from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH, Reply
+from service_kit.clock import Clock, SystemClock
+from service_kit.http import Transport
+
+DEFAULT_TIMEOUT = ProxyConfig.delivery_timeout  # what ePROX waits for a registry's answer
+MAX_TIMEOUT = 600  # seconds: longer than any sender waits
+EXCERPT = 200  # characters of an unexpected answer shown in a verdict
+
+
+class Verdict(Enum):
+    PASSED = "pass"
+    FAILED = "FAIL"
+    INCONCLUSIVE = "????"  # a forged callback refused, but so was the genuine one: nothing learnt
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    what: str  # one line: what was sent
+    path: str
+    body: dict[str, Any]
+    delivery_id: str
+    genuine: bool = True  # False: forged; acknowledging it is the failure
+    same_as: str | None = None  # a forged check is conclusive only if this genuine one was acknowledged
+
+
+@dataclass(frozen=True)
+class Result:
+    check: Check
+    verdict: Verdict
+    reason: str
+    status: int | None
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.check.name, "what": self.check.what, "path": self.check.path,
+                "deliveryId": self.check.delivery_id, "verdict": self.verdict.name.lower(),
+                "reason": self.reason, "status": self.status, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class Ids:
+    """The ids the callbacks are about: the team's own (orders their system placed through ePROX), or made up."""
+
+    answered_order: str
+    expired_order: str
+    message: str
+    made_up: frozenset[str]
+
+
+def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id: str | None,
+                   timeout: float) -> list[str]:
+    """What is wrong with the checker's arguments, as sentences (empty: nothing)."""
+    problems = []
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        problems.append(f"URL: {base_url!r} is not an http:// or https:// base URL (the registry's ApiBaseUrl, "
+                        "e.g. https://registry.example/eprox)")
+    if not api_key.strip():
+        problems.append("--api-key: must not be empty")
+    if len(order_ids) > 2:
+        problems.append(f"--order-id: at most two (the answered and the expired order), not {len(order_ids)}")
+    elif len(set(order_ids)) < len(order_ids):
+        problems.append("--order-id: the answered and the expired order must be two different orders")
+    for given, name in [(i, "--order-id") for i in order_ids] + [(message_id, "--message-id")]:
+        if given is not None and not UUID_RE.match(given):
+            problems.append(f"{name}: {national_id.mask_in_text(given)!r} is not a uuid (ePROX's ids are uuids)")
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        problems.append(f"--timeout: {timeout:g} is not a number of seconds above 0 and at most {MAX_TIMEOUT}")
+    return problems
+
+
+def choose_ids(order_ids: list[str], message_id: str | None, rng: random.Random) -> Ids:
+    def made() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    answered = order_ids[0] if order_ids else made()
+    expired = order_ids[1] if len(order_ids) > 1 else made()
+    message = message_id or made()
+    return Ids(answered, expired, message,
+               frozenset(i for i in (answered, expired, message) if i not in order_ids and i != message_id))
+
+
+def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Check]:
+    """The callbacks, in the order ePROX could send them: statuses, then the answer (twice), then the rest."""
+    numbers = OrderingSystem("ePROX", api_key, "-", channel_format="number")
+    names = OrderingSystem("ePROX", api_key, "-", channel_format="name")
+    digital, none = NotificationChannel.Helsenorge, NotificationChannel.None_
+    rand12 = default_catalog()[0]
+
+    def status(system: OrderingSystem, order: str, state: FormOrderStatus, code: FormOrderStatusErrorCode,
+               channel: NotificationChannel) -> dict[str, Any]:
+        return callbacks.order_status_body(system=system, order_id=order, channel=channel, status=state,
+                                           error_code=code, timestamp=now)
+
+    def delivery_id() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    ordered = status(numbers, ids.answered_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital)
+    answer = callbacks.completed_body(
+        system=numbers, order_id=ids.answered_order, channel=digital, answered_at=now,
+        form_data=json.dumps(form_data_for(rng.getrandbits(32), ids.answered_order, rand12), ensure_ascii=False),
+        signed_form_id=None, scanned_paper_id=None, warnings=[],
+        events=callbacks.filling_events([q.id for q in rand12.questions], now, now, signed=False),
+        filled_out_by=callbacks.filled_out_by(given=None, on_behalf_of=False, recipient_national_id="",
+                                              representative=None, on_paper=False))
+    answer_id = delivery_id()
+    return [
+        Check("status-ordered", "Ordered, notificationChannel as a number (today's ePROM)", FORM_ORDER_PATH,
+              ordered, delivery_id()),
+        Check("status-channel-name", "Ordered, notificationChannel as a name (the guide's older examples)",
+              FORM_ORDER_PATH, status(names, ids.answered_order, FormOrderStatus.Ordered,
+                                      FormOrderStatusErrorCode.None_, digital), delivery_id()),
+        Check("answer-completed", "Completed: formData as a JSON string, the event log, filledOutBy",
+              FORM_ORDER_PATH, answer, answer_id),
+        Check("answer-resent", "the same Completed again, same X-Delivery-Id (a retry after a lost reply)",
+              FORM_ORDER_PATH, answer, answer_id),
+        Check("status-error", "Error / PatientUnreachable, channel None (another order)", FORM_ORDER_PATH,
+              status(numbers, ids.expired_order, FormOrderStatus.Error, FormOrderStatusErrorCode.PatientUnreachable,
+                     none), delivery_id()),
+        Check("answer-expired", "Expired: no formData, the order's expiryDate passed (another order)",
+              FORM_ORDER_PATH, callbacks.expired_body(system=numbers, order_id=ids.expired_order, channel=digital,
+                                                      expired_at=now), delivery_id()),
+        Check("message-sent", "MessageToCitizen Sent", MESSAGE_PATH,
+              callbacks.message_status_body(system=numbers, message_id=ids.message, channel=digital,
+                                            status=SentStatus.Sent), delivery_id()),
+        Check("forged-api-key", "Ordered carrying another apiKey", FORM_ORDER_PATH,
+              {**ordered, "apiKey": f"not-{api_key}"}, delivery_id(), genuine=False, same_as="status-ordered"),
+        Check("forged-no-api-key", "Ordered without an apiKey", FORM_ORDER_PATH,
+              {k: v for k, v in ordered.items() if k != "apiKey"}, delivery_id(), genuine=False,
+              same_as="status-ordered"),
+    ]
+
+
+def judge(check: Check, reply: Reply, seconds: float, timeout: float,
+          acknowledged: dict[str, bool]) -> Result:
+    def result(verdict: Verdict, reason: str) -> Result:
+        return Result(check, verdict, reason, reply.status, seconds)
+
+    if check.genuine:
+        if reply.acknowledged:
+            return result(Verdict.PASSED, f"HTTP {reply.status} {{\"success\": true}} in {seconds * 1000:.0f} ms")
+        return result(Verdict.FAILED, _why_not_done(reply, timeout))
+    if reply.acknowledged:
+        return result(Verdict.FAILED, "acknowledged: anyone who knows your callback URL could send you statuses "
+                                      "and answers; refuse a callback whose apiKey is not yours with "
+                                      "{\"success\": false}")
+    refused = f"refused ({_answer(reply)})"
+    if check.same_as is not None and not acknowledged.get(check.same_as, False):
+        return result(Verdict.INCONCLUSIVE, f"{refused}, but the genuine callback ({check.same_as}) was refused "
+                                            "too: this shows nothing about the apiKey check")
+    return result(Verdict.PASSED, refused)
+
+
+def _why_not_done(reply: Reply, timeout: float) -> str:
+    retry = "ePROX would send it again with backoff for 3 days, then park it as dead"
+    if reply.status is None:
+        kind = (reply.error or "no answer").split(":", 1)[0]
+        if kind == "Timeout":
+            return f"no answer within {timeout:g} s: {retry}"
+        return f"no HTTP answer ({kind}): {retry}"
+    return f"{_answer(reply)}, not HTTP 2xx with {{\"success\": true}}: {retry}"
+
+
+def _answer(reply: Reply) -> str:
+    if reply.status is None:
+        return (reply.error or "no answer").split(":", 1)[0]
+    body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body, ensure_ascii=False)
+    body = national_id.mask_in_text(body)
+    return f"HTTP {reply.status} {body[:EXCERPT]}{'...' if len(body) > EXCERPT else ''}".rstrip()
+
+
+def run_checks(base_url: str, api_key: str, *, order_ids: list[str] = (), message_id: str | None = None,
+               timeout: float = DEFAULT_TIMEOUT, seed: int = 0, clock: Clock | None = None,
+               on_result: Callable[[Result], None] = lambda result: None) -> tuple[Ids, list[Result]]:
+    """Every check, one after the other, against the registry whose ApiBaseUrl is base_url."""
+    rng = random.Random(f"{seed}:callback-checker")
+    ids = choose_ids(list(order_ids), message_id, rng)
+    now = (clock or SystemClock()).now().replace(microsecond=0)
+    account = RegistryAccount("registry under test", api_key, base_url)
+    gateway = HttpRegistries(Transport("ePROX", clock or SystemClock(), timeout=timeout))
+    acknowledged: dict[str, bool] = {}
+    results = []
+    for check in plan(api_key, ids, now, rng):
+        started = time.monotonic()
+        reply = gateway.deliver(account, check.path, check.body, check.delivery_id)
+        result = judge(check, reply, time.monotonic() - started, timeout, acknowledged)
+        acknowledged[check.name] = reply.acknowledged
+        results.append(result)
+        on_result(result)
+    return ids, results
+
+
+def passed(results: list[Result]) -> bool:
+    return bool(results) and all(r.verdict is Verdict.PASSED for r in results)
+

@@ -1,0 +1,201 @@
+"""`eprox-harness check-callbacks` against real registry endpoints on loopback: a conforming one passes
+every check, and each way a registry commonly gets it wrong fails exactly the check about it."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from flask import Flask, jsonify, request
+
+from fake_registry.checker import Verdict, run_checks
+from fake_registry.state import callback_kind, check_callback
+from harness.cli import main
+from service_kit.server import LiveServer
+
+KEY = "registry-under-test-key"
+ORDER_IDS = ["0b6c4f5e-9d1a-4c33-8f0e-3a2b1c0d9e8f", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"]
+MESSAGE_ID = "7c6b5a49-3827-4615-a4b3-c2d1e0f9a8b7"
+FIXED = type("FixedClock", (), {"simulated": False, "now": lambda self: datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)})()
+
+
+class Registry:
+    """A registry's two callback endpoints; `misbehave` names one common mistake (None: it conforms)."""
+
+    def __init__(self, misbehave: str | None = None):
+        self.misbehave = misbehave
+        self.received: list[dict] = []
+        self.seen_deliveries: set[str] = set()
+        self.release = threading.Event()
+        app = Flask(__name__)
+        app.add_url_rule("/eprox/api/PromsFormOrder", "orders", self.receive, methods=["PUT"])
+        app.add_url_rule("/eprox/api/MessageToCitizen", "messages", self.receive, methods=["PUT"])
+        self.server = LiveServer("registry-under-test")
+        self.server.mount(app)
+
+    @property
+    def url(self) -> str:
+        return self.server.url + "/eprox"
+
+    def receive(self):
+        body = request.get_json()
+        delivery = request.headers.get("X-Delivery-Id", "")
+        self.received.append({"path": request.path, "body": body, "deliveryId": delivery,
+                              "contentType": request.headers.get("Content-Type")})
+        if self.misbehave == "refuses-everything":
+            return jsonify(success=False)
+        if self.misbehave == "answers-500":
+            return jsonify(message="boom"), 500
+        if self.misbehave == "answers-text":
+            return "OK", 200
+        if self.misbehave == "hangs-on-expiry" and body.get("formOrderStatus") == "Expired":
+            self.release.wait(timeout=30)  # held until the test ends: longer than the checker waits
+        if self.misbehave == "channel-numbers-only" and isinstance(body.get("notificationChannel"), str):
+            return jsonify(success=False, message="notificationChannel must be a number")
+        if self.misbehave == "not-idempotent" and delivery in self.seen_deliveries:
+            return jsonify(success=False, message="already received"), 409
+        self.seen_deliveries.add(delivery)
+        if self.misbehave != "ignores-api-key" and body.get("apiKey") != KEY:
+            return jsonify(success=False)
+        return jsonify(success=True)
+
+
+@pytest.fixture
+def registry_factory():
+    started = []
+
+    def start(misbehave: str | None = None) -> Registry:
+        registry = Registry(misbehave)
+        registry.server.start()
+        started.append(registry)
+        return registry
+
+    yield start
+    for registry in started:
+        registry.release.set()
+        registry.server.stop()
+
+
+def verdicts(results) -> dict[str, Verdict]:
+    return {r.check.name: r.verdict for r in results}
+
+
+def test_a_conforming_registry_passes_every_check_and_the_command_exits_0(registry_factory, capsys):
+    registry = registry_factory()
+    assert main(["check-callbacks", registry.url, "--api-key", KEY, "--order-id", ORDER_IDS[0],
+                 "--order-id", ORDER_IDS[1], "--message-id", MESSAGE_ID]) == 0
+    out = capsys.readouterr().out
+    assert "9 of 9 checks passed." in out
+    assert "FAIL" not in out and "made up" not in out
+    assert len(registry.received) == 9
+    ordered = {r["body"].get("formOrderId") for r in registry.received} - {None}
+    assert ordered == set(ORDER_IDS)
+    assert [r["body"]["messageToCitizenId"] for r in registry.received if r["path"].endswith("MessageToCitizen")] \
+        == [MESSAGE_ID]
+
+
+def test_what_the_checker_sends_is_what_eprox_sends(registry_factory):
+    """Every genuine callback conforms to the callback schemas and carries the key; each has its own
+    X-Delivery-Id except the resent answer, which repeats the answer's body and id."""
+    registry = registry_factory()
+    _, results = run_checks(registry.url, KEY, seed=4, clock=FIXED)
+    assert len(registry.received) == len(results) == 9
+    for result, got in zip(results, registry.received):
+        assert got["contentType"].startswith("application/json")
+        assert got["body"] == result.check.body
+        assert got["deliveryId"] == result.check.delivery_id
+        if result.check.genuine:
+            found, key_matches = check_callback(callback_kind(result.check.path, got["body"]), got["body"], True, KEY)
+            assert (found, key_matches) == ([], True), result.check.name
+        else:
+            assert got["body"].get("apiKey") != KEY
+    by_name = {r.check.name: got for r, got in zip(results, registry.received)}
+    assert by_name["answer-resent"] == by_name["answer-completed"]
+    assert isinstance(json.loads(by_name["answer-completed"]["body"]["formData"]), dict)
+    assert by_name["status-channel-name"]["body"]["notificationChannel"] == "Helsenorge"
+    assert by_name["status-ordered"]["body"]["notificationChannel"] == 1
+    ids = [got["deliveryId"] for got in registry.received]
+    assert len(set(ids)) == len(ids) - 1
+
+
+def test_the_same_seed_sends_the_same_callbacks(registry_factory):
+    first, second = registry_factory(), registry_factory()
+    run_checks(first.url, KEY, seed=11, clock=FIXED)
+    run_checks(second.url, KEY, seed=11, clock=FIXED)
+    run_checks(second.url, KEY, seed=12, clock=FIXED)
+    assert first.received == second.received[:9]
+    assert first.received != second.received[9:]
+
+
+@pytest.mark.parametrize("misbehave, failing", [
+    ("ignores-api-key", {"forged-api-key", "forged-no-api-key"}),
+    ("not-idempotent", {"answer-resent"}),
+    ("channel-numbers-only", {"status-channel-name"}),
+])
+def test_each_common_mistake_fails_exactly_its_check(registry_factory, misbehave, failing):
+    registry = registry_factory(misbehave)
+    _, results = run_checks(registry.url, KEY, order_ids=ORDER_IDS, message_id=MESSAGE_ID)
+    assert {name for name, v in verdicts(results).items() if v is Verdict.FAILED} == failing
+    assert all(v is Verdict.PASSED for name, v in verdicts(results).items() if name not in failing)
+
+
+def test_a_registry_that_answers_too_late_fails_with_the_timeout_named(registry_factory):
+    registry = registry_factory("hangs-on-expiry")
+    _, results = run_checks(registry.url, KEY, timeout=0.5)
+    failed = {r.check.name: r for r in results if r.verdict is not Verdict.PASSED}
+    assert set(failed) == {"answer-expired"}
+    assert failed["answer-expired"].reason.startswith("no answer within 0.5 s")
+    assert failed["answer-expired"].status is None
+
+
+@pytest.mark.parametrize("misbehave, shown", [
+    ("refuses-everything", 'HTTP 200 {"success": false}, not HTTP 2xx with {"success": true}'),
+    ("answers-500", 'HTTP 500 {"message": "boom"}'),
+    ("answers-text", "HTTP 200 OK, not HTTP 2xx"),
+])
+def test_a_registry_that_never_acknowledges_fails_every_genuine_check_and_proves_nothing_about_keys(
+        registry_factory, capsys, misbehave, shown):
+    registry = registry_factory(misbehave)
+    assert main(["check-callbacks", registry.url, "--api-key", KEY, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is False
+    by_check = {r["check"]: r for r in report["results"]}
+    genuine = [r for name, r in by_check.items() if not name.startswith("forged")]
+    assert len(genuine) == 7 and all(r["verdict"] == "failed" and shown in r["reason"] for r in genuine)
+    assert {by_check[n]["verdict"] for n in ("forged-api-key", "forged-no-api-key")} == {"inconclusive"}
+    assert set(report["madeUp"]) == set(report["orderIds"]) | {report["messageId"]}
+
+
+def test_an_unreachable_registry_is_reported_not_raised(capsys):
+    server = LiveServer("gone")
+    url = server.url
+    server.stop()  # the port is free again: nothing listens
+    assert main(["check-callbacks", url, "--api-key", KEY, "--timeout", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "0 of 9 checks passed." in out
+    assert "no HTTP answer (ConnectionError)" in out
+    assert "give it some that it holds: --order-id" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ftp://registry.example", "--api-key", KEY], "URL: 'ftp://registry.example' is not an http:// or https://"),
+    (["http://127.0.0.1:9/x", "--api-key", " "], "--api-key: must not be empty"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", "26670271527"],
+     "--order-id: '266702*****' is not a uuid"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY] + ["--order-id", ORDER_IDS[0]] * 2,
+     "--order-id: the answered and the expired order must be two different orders"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--order-id", ORDER_IDS[1],
+      "--order-id", MESSAGE_ID], "--order-id: at most two"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--message-id", "x"], "--message-id: 'x' is not a uuid"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--timeout", "nan"], "--timeout: nan is not a number of seconds"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--timeout", "0"], "--timeout: 0 is not a number of seconds"),
+])
+def test_bad_arguments_exit_2_with_the_reason_and_send_nothing(registry_factory, capsys, args, message):
+    registry = registry_factory()
+    args = [registry.url if a == "http://127.0.0.1:9/x" else a for a in args]
+    assert main(["check-callbacks", *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+    assert "26670271527" not in captured.err
+    assert registry.received == []

@@ -16,6 +16,7 @@ from .enums import (
     FormOrderStatus,
     FormOrderStatusErrorCode,
     NotificationChannel,
+    RETURNED_FORM_STATUSES,
     SentStatus,
     WireEnum,
 )
@@ -256,6 +257,12 @@ def field_violations(schema_id: str, body: Any, fields: tuple[str, ...]) -> list
     """violations() of only these top-level fields (what they must be, and whether they must be there):
     for a caller that needs just those, at a fraction of the cost of checking everything."""
     return _sentences(_fields_validator(schema_id, fields), body)
+
+
+def form_order_callback_schema(status: FormOrderStatus) -> str:
+    """Which schema a PUT to /api/PromsFormOrder answers to: a returned form (Completed, Expired) or an
+    order status (every other status). One rule for the proxy's intake and the fake registry's check."""
+    return "returned-form-callback" if status in RETURNED_FORM_STATUSES else "order-status-callback"
 
 
 def _sentences(validator: Draft202012Validator, body: Any) -> list[str]:

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Iterable
 
 from eprom_protocol import json_text
+from eprom_protocol.enums import FormOrderStatus
 from eprom_protocol.messages import ProtocolError, invalid_metadata
 from eprom_protocol.timefmt import parse_instant
 
@@ -21,6 +22,23 @@ DEFAULT_LIFETIME = timedelta(days=365)
 #: ePROM order states that keep an order active while it is inside its lifetime.
 PENDING = "Pending"
 ERROR = "Error"
+
+
+
+
+def sets_back(state: str, status: FormOrderStatus) -> bool:
+    """Whether an update ePROM sends late would set an order back, so that it is passed on to no registry
+    (recorded, so a resend of it is known): any status after the answer or the expiry, a status other than
+    an answer after an Error (an order that failed stays failed: not active), Ordered after any other status
+    (it is always the first), and Expired after Completed. An answer after an expiry or an Error is passed
+    on: the answer is what the registries ordered."""
+    if status is FormOrderStatus.Completed:
+        return state == FormOrderStatus.Completed.name
+    if status is FormOrderStatus.Expired:
+        return state in (FormOrderStatus.Completed.name, FormOrderStatus.Expired.name)
+    if state in (FormOrderStatus.Completed.name, FormOrderStatus.Expired.name, ERROR):
+        return True
+    return status is FormOrderStatus.Ordered and state != PENDING
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from service_kit.clock import Clock
 
 from .config import ProxyConfig, RegistryAccount
 from .delivery import DeliveryLanes, RetryPolicy
-from .linking import PENDING, TEST_ORDER, Decision, Outcome, decide, split_metadata
+from .linking import PENDING, TEST_ORDER, Decision, Outcome, decide, sets_back, split_metadata
 from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
 from .store import MESSAGE_PREFIX, Delivery, DuplicateEpromId, Link, NotLinkable, ProxyStore
@@ -329,12 +329,16 @@ class ProxyService:
         key = body.get("apiKey")
         return isinstance(key, str) and hmac.compare_digest(key.encode(), self.config.eprom_api_key.encode())
 
-    def _refusal(self, body: dict[str, Any], schema_id: str, *fields: str) -> tuple[int, dict[str, Any]] | None:
-        """Why an ePROM callback is refused before anything is stored: not ePROX's key (401), or the id or
-        status it is about unusable (400); None when it may be taken in."""
+    def _refusal(self, body: dict[str, Any], schema_of: Callable[[Any], str], id_field: str,
+                 status_field: str) -> tuple[int, dict[str, Any]] | None:
+        """Why an ePROM callback is refused before anything is stored: not ePROX's key (401), or not a callback
+        of its kind (400: the id and the status first, since they choose the schema, then the whole body; a
+        malformed callback taken in would be passed on as it is, and ePROM's correct one after it dropped as
+        a resend). None when it may be taken in."""
         if not self._is_eprom(body):
             return 401, {"success": False, "message": "apiKey is not ePROX's key at ePROM"}
-        problems = schemas.field_violations(schema_id, body, fields)
+        problems = (schemas.field_violations(schema_of(None), body, (id_field, status_field))
+                    or schemas.violations(schema_of(body[status_field]), body))
         if problems:
             return 400, {"success": False, "message": problems[0]}
         return None
@@ -342,7 +346,7 @@ class ProxyService:
     def accept_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Record one ePROM callback and queue it for every linked registry, in one transaction; answer
         success only once that is committed. Idempotent: a resent callback queues nothing."""
-        if refused := self._refusal(body, "returned-form-callback", "formOrderId", "formOrderStatus"):
+        if refused := self._refusal(body, _form_order_schema, "formOrderId", "formOrderStatus"):
             return refused
         status = FormOrderStatus.parse(body["formOrderStatus"])
         now = self.clock.now()
@@ -379,15 +383,15 @@ class ProxyService:
         final = status in RETURNED_FORM_STATUSES
         signed = body.get("signedFormId") if status is FormOrderStatus.Completed else None
         signed = signed if isinstance(signed, str) and UUID_RE.match(signed) and signed != ZERO_UUID else None
-        # A status ePROM sends after the answer or expiry (a status callback it had to retry) is passed on to
-        # no registry: those linked have the answer and would be set back by it, and one linking later must
+        # An update that would set the order back (a status after the answer, say, from a callback ePROM had to
+        # retry) is passed on to no registry: those linked would be set back by it, and one linking later must
         # hear what the others heard. It is recorded without its body (what a replay skips), for resends.
-        stale = not final and order.state in RETURNED_FORM_NAMES
+        stale = sets_back(order.state, status)
         if not self.store.insert_update(db, order_key=order.key, status=status.name, final=final,
                                         body=None if stale else body, received_at=now, signed_form_id=signed):
             return False
         if stale:
-            log.info("a %s status for order %s came after its answer: not passed on", status.name, order.key[:8])
+            log.info("a %s for order %s came after %s: not passed on", status.name, order.key[:8], order.state)
             return True
         self.store.set_state(db, order.key, status.name)
         links = self.store.links(db, order.key)
@@ -399,7 +403,7 @@ class ProxyService:
 
     def accept_message_callback(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """ePROM's status of a message to a citizen: queued for the registry that sent it, and no other."""
-        if refused := self._refusal(body, "message-status-callback", "messageToCitizenId", "sentStatus"):
+        if refused := self._refusal(body, lambda status: "message-status-callback", "messageToCitizenId", "sentStatus"):
             return refused
         sent_status = SentStatus.parse(body["sentStatus"])
         now = self.clock.now()
@@ -415,9 +419,14 @@ class ProxyService:
 
     def _record_message(self, db, message, sent_status: SentStatus, body: dict, now: datetime,
                         queued: _Queued) -> bool:
+        earlier = self.store.message_statuses(db, message.key)
         if not self.store.insert_message_update(db, message_key=message.key, sent_status=sent_status.name,
                                                 received_at=now):
             return False
+        if earlier:  # a letter is sent or not, once: a second, different status is recorded and passed on to nobody
+            log.info("a %s for message %s came after %s: not passed on", sent_status.name, message.key[:8],
+                     earlier[0])
+            return True
         account = self.config.registry_by_name.get(message.registry)
         if account is not None:
             order_key = MESSAGE_PREFIX + message.key
@@ -602,6 +611,14 @@ class ProxyService:
         self.owner.close()
 
 
+def _form_order_schema(status: Any) -> str:
+    """The schema of a PUT to /api/PromsFormOrder with this formOrderStatus (None: either; the id and the
+    status are the same in both)."""
+    if status is None:
+        return "returned-form-callback"
+    return schemas.form_order_callback_schema(FormOrderStatus.parse(status))
+
+
 def describe_failure(reply: Reply) -> str:
     """Why a delivery failed, without the registry's answer body (it may echo what we sent)."""
     if reply.status is None:
@@ -609,9 +626,6 @@ def describe_failure(reply: Reply) -> str:
     if 200 <= reply.status < 300:
         return f"HTTP {reply.status} without {{\"success\": true}}"
     return f"HTTP {reply.status}"
-
-
-RETURNED_FORM_NAMES = frozenset(s.name for s in RETURNED_FORM_STATUSES)
 
 
 def with_key(body: dict[str, Any], api_key: str) -> dict[str, Any]:

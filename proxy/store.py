@@ -601,6 +601,12 @@ class ProxyStore:
         )
         return cursor.rowcount == 1
 
+    @staticmethod
+    def message_statuses(db: sqlite3.Connection, message_key: str) -> list[str]:
+        """The sentStatus values ePROM has sent for a message, first first."""
+        return [r["sent_status"] for r in db.execute(
+            "SELECT sent_status FROM message_updates WHERE message_key = ? ORDER BY seq", (message_key,))]
+
     # --- callbacks that overtake the call to ePROM whose id they carry --------------------
     @staticmethod
     def add_early(db: sqlite3.Connection, *, kind: str, eprom_id: str, status: str, body: dict[str, Any],

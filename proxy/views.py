@@ -11,6 +11,7 @@ from service_kit.timeline import Timeline
 from service_kit.web import after_response, api_key_from_header, json_object_body
 
 from .config import ProxyConfig, RegistryAccount
+from .privacy import redact
 from .service import ProxyService
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ def _take_callback(accept) -> tuple[Response, int]:
     try:
         body = json_object_body()
     except ProtocolError as err:
-        return jsonify({"success": False, "message": err.message}), 400
+        return jsonify({"success": False, "message": redact(err.message)}), 400
     try:
         status, answer = accept(body)
     except Exception:
         log.exception("an ePROM callback could not be recorded; ePROM will send it again")
         return jsonify({"success": False, "message": "not recorded; send it again"}), 500
+    if isinstance(answer.get("message"), str):  # a refusal may quote what was sent: never a national id
+        answer = {**answer, "message": redact(answer["message"])}
     return jsonify(answer), status
 
 

@@ -72,10 +72,24 @@ class ModelOrder:
     seq: int
     state: str = "Pending"
     links: dict[str, str] = field(default_factory=dict)  # registry -> its own order id
-    updates: list[str] = field(default_factory=list)  # statuses ePROM sent, in order
+    updates: list[str] = field(default_factory=list)  # statuses passed on to the registries, in order
+    seen: set[str] = field(default_factory=set)  # every status ePROM sent, passed on or not
 
     def active(self, now):
         return self.state != "Error" and now - self.ordered_at < LIFETIME
+
+    def passes_on(self, status: str) -> bool:
+        """The model's reading of the rule: nothing that sets an order back reaches a registry; an answer
+        always does (once)."""
+        if status in self.seen:
+            return False  # a resend
+        if status == "Completed":
+            return True
+        if status == "Expired":
+            return self.state not in ("Completed", "Expired")
+        if self.state in ("Completed", "Expired", "Error"):
+            return False
+        return status != "Ordered" or self.state == "Pending"
 
 
 def model_decide(registry, create_new, relevant, orders, now):
@@ -165,27 +179,40 @@ class ProxyMachine(RuleBasedStateMachine):
     def _callback(self, target: ModelOrder, status: str, extra=None):
         body = {"apiKey": EPROX_KEY, "formOrderId": target.eprom_id, "formOrderStatus": status,
                 "notificationChannel": 1, "timestamp": "t", "timestampUtc": "t", **(extra or {})}
+        passes = target.passes_on(status)
         code, reply = self.service.accept_callback(body)
         assert (code, reply) == (200, {"success": True})
         self.sent_bodies.append(body)
-        if status not in target.updates:
+        target.seen.add(status)
+        if passes:
             target.updates.append(status)
+            target.state = status
         self.settle()
 
     @precondition(lambda self: any(o.state == "Pending" for o in self.orders))
     @rule(data=st.data(), status=st.sampled_from(["Ordered", "Ordered", "Error"]))
     def eprom_status(self, data, status):
         target = data.draw(st.sampled_from([o for o in self.orders if o.state == "Pending"]))
-        target.state = status
         self._callback(target, status, {"formOrderStatusErrorCode": "PatientUnreachable" if status == "Error" else "None"})
 
     @precondition(lambda self: any(o.state == "Ordered" for o in self.orders))
     @rule(data=st.data(), status=st.sampled_from(["Completed", "Completed", "Expired"]))
     def patient_answers_or_order_expires(self, data, status):
         target = data.draw(st.sampled_from([o for o in self.orders if o.state == "Ordered"]))
-        target.state = status
         answer = json.dumps({"q1": 3}) if status == "Completed" else None
         self._callback(target, status, {"formData": answer, "signedFormId": ZERO_UUID})
+
+    @precondition(lambda self: any(o.seen for o in self.orders))
+    @rule(data=st.data())
+    def eprom_sends_an_update_out_of_order(self, data):
+        """A callback ePROM had to retry, overtaken by later ones (or a faulty sender with ePROX's key)."""
+        target = data.draw(st.sampled_from([o for o in self.orders if o.seen]))
+        status = data.draw(st.sampled_from(sorted({"Ordered", "Error", "Completed", "Expired"} - target.seen)
+                                           or ["Ordered"]))
+        extra = ({"formData": json.dumps({"q1": 2}) if status == "Completed" else None, "signedFormId": ZERO_UUID}
+                 if status in ("Completed", "Expired")
+                 else {"formOrderStatusErrorCode": "PatientUnreachable" if status == "Error" else "None"})
+        self._callback(target, status, extra)
 
     @precondition(lambda self: bool(self.sent_bodies))
     @rule(data=st.data())
@@ -267,6 +294,8 @@ class ProxyMachine(RuleBasedStateMachine):
                 continue
             for status in target.updates:  # every update of its order is queued for this link
                 assert (own_id, status) in outbox, (registry, status, "lost")
+            passed = {s for (rid, s) in outbox if rid == own_id}  # and nothing that would set it back
+            assert passed <= set(target.updates), (registry, passed - set(target.updates), "passed on late")
             delivered = {s for (rid, s), state in outbox.items() if rid == own_id and state == "done"}
             assert set(got) == delivered
 

@@ -6,7 +6,7 @@ import json
 import threading
 from collections import Counter
 
-from proxy_world import EPROX_KEY
+from proxy_world import EPROX_KEY, key_of
 
 
 def status(eprom_id: str, value="Ordered") -> dict:
@@ -191,3 +191,103 @@ def test_an_early_callback_whose_id_is_never_stored_is_dropped_after_an_hour(wor
     world.advance(minutes=2)
     assert store._db().execute(count).fetchone()[0] == 0
     assert world.deliveries() == []
+
+
+def test_a_malformed_callback_with_eproxs_key_is_refused_and_epoms_correct_one_still_gets_through(world):
+    """Only the id and the status were checked: a Completed with formData as an object, no timestamp and a
+    made-up channel was acknowledged, passed on as it was, and ePROM's correct Completed after it dropped as
+    a resend. Now the whole callback must be one of its kind (the callback schemas), else a 400 that changes
+    nothing."""
+    a, b, eprom_id = linked(world)
+    world.settle()
+    good = returned(eprom_id)
+    malformed = [
+        dict(good, formData={"q1": 4}),
+        {k: v for k, v in good.items() if k != "timestamp"},
+        dict(good, notificationChannel="Pigeon"),
+        dict(good, signedFormId=42),
+        dict(good, formOrderEventLog="x"),
+        dict(good, filledOutBy="26073941651"),
+        {k: v for k, v in status(eprom_id).items() if k != "formOrderStatusErrorCode"},
+        dict(status(eprom_id, "Error"), notificationChannel=9),
+    ]
+    for body in malformed:
+        reply = world.call("PUT", "/api/PromsFormOrder", json=body)
+        assert reply.status_code == 400 and reply.json()["success"] is False, (body, reply.text)
+        assert reply.json()["message"]
+        assert "26073941651" not in reply.text
+    world.settle()
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered"], "a refused callback changes nothing"
+    assert world.call("PUT", "/api/PromsFormOrder", json=good).json() == {"success": True}
+    world.settle()
+    for name, own in (("registry-a", a), ("registry-b", b)):
+        assert world.recorders[name].statuses(own) == ["Ordered", "Completed"]
+        (answer,) = [c for c in world.recorders[name].snapshot() if c.body["formOrderStatus"] == "Completed"]
+        assert answer.body == dict(good, apiKey=key_of(name), formOrderId=own)
+
+
+def test_callback_refusals_never_echo_a_national_id(world):
+    a, b, eprom_id = linked(world)
+    world.settle()
+    for nid in ("26073941651", "260739 41651", "260739-41651"):
+        for path, body in (("/api/PromsFormOrder", dict(returned(eprom_id), formOrderId=nid)),
+                           ("/api/PromsFormOrder", dict(returned(eprom_id), formOrderStatus=nid)),
+                           ("/api/MessageToCitizen", {"apiKey": EPROX_KEY, "messageToCitizenId": nid,
+                                                      "notificationChannel": 1, "sentStatus": "Sent"})):
+            reply = world.call("PUT", path, json=body)
+            assert reply.status_code == 400 and reply.json()["success"] is False
+            assert "260739*****" in reply.text or "260739 *****" in reply.text or "260739-*****" in reply.text
+            assert nid not in reply.text and "41651" not in reply.text
+
+
+def test_updates_that_would_set_an_order_back_reach_no_registry_and_an_answer_always_does(world):
+    """A second final status, or a status after an Error, came from a callback that was overtaken (or from
+    a faulty sender with ePROX's key): registries got Completed then Expired, and a late Ordered made an Error
+    order active again, so the next registry was linked to a failed order instead of getting a new one."""
+    answered, expired, failed = (world.add_patient() for _ in range(3))
+    own = {p: world.order("registry-a", p)["id"] for p in (answered, expired, failed)}
+    eprom = {p: world.eprom_orders(p)[0]["id"] for p in own}
+    world.settle()  # each one's Ordered
+    for body in (returned(eprom[answered]), returned(eprom[answered], "Expired"),  # Expired after Completed
+                 returned(eprom[expired], "Expired"), returned(eprom[expired]),     # an answer after Expired
+                 dict(status(eprom[failed], "Error"), formOrderStatusErrorCode="PatientUnreachable"),
+                 status(eprom[failed], "Ordered")):  # Ordered after Error (a resend of the first: the same)
+        assert world.call("PUT", "/api/PromsFormOrder", json=body).json() == {"success": True}
+    world.settle()
+    heard = {p: world.recorders["registry-a"].statuses(own[p]) for p in own}
+    assert heard == {answered: ["Ordered", "Completed"], expired: ["Ordered", "Expired", "Completed"],
+                     failed: ["Ordered", "Error"]}
+    late = {p: world.order("registry-b", p)["id"] for p in own}
+    world.settle()
+    assert len(world.eprom_orders(failed)) == 2, "an Error order is not active: the next order is a new one"
+    assert world.recorders["registry-b"].statuses(late[answered]) == ["Ordered", "Completed"]
+    assert world.recorders["registry-b"].statuses(late[expired]) == ["Ordered", "Expired", "Completed"]
+
+
+def test_an_ordered_after_an_error_does_not_make_the_order_active_again(world):
+    patient = world.add_patient()
+    own = world.order("registry-a", patient)["id"]
+    (eprom_order,) = world.eprom_orders(patient)
+    # ePROM's Ordered has not gone yet (pump off, not settled): an Error overtakes it
+    error = dict(status(eprom_order["id"], "Error"), formOrderStatusErrorCode="PatientUnreachable", notificationChannel=0)
+    assert world.call("PUT", "/api/PromsFormOrder", json=error).json() == {"success": True}
+    world.settle()  # and now ePROM's own Ordered
+    assert world.recorders["registry-a"].statuses(own) == ["Error"]
+    late = world.order("registry-b", patient)["id"]
+    world.settle()
+    assert len(world.eprom_orders(patient)) == 2
+    assert world.recorders["registry-b"].statuses(late) == ["Ordered"]
+
+
+def test_a_letter_gets_one_status_the_first(world):
+    patient = world.add_patient(reachable=["Helsenorge"])
+    letter = {"nationalId": patient, "documentCollection": {"documents": [
+        {"title": "Brev", "content": "JVBERi0xLjQK", "isMainDocument": True}]}}
+    own = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter).json()["messageToCitizenId"]
+    (held,) = world.session.get(f"{world.eprom_url}/_sim/messages").json()
+    world.settle()  # ePROM's Sent
+    late_error = {"apiKey": EPROX_KEY, "messageToCitizenId": held["id"], "notificationChannel": 0, "sentStatus": "Error"}
+    assert world.call("PUT", "/api/MessageToCitizen", json=late_error).json() == {"success": True}
+    world.settle()
+    assert [c.body["sentStatus"] for c in world.recorders["registry-a"].snapshot()] == ["Sent"]
+    assert {c.body["messageToCitizenId"] for c in world.recorders["registry-a"].snapshot()} == {own}

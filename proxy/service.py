@@ -134,7 +134,7 @@ class ProxyService:
         self._ends_read = 0.0
         self.lanes: DeliveryLanes[_Attempt] = DeliveryLanes(
             self._claim, self._attempt, width=lane_width or config.lane_width, wake=notify)
-        if moved := self.store.align_lifetimes(config.lifetime):
+        if moved := self.store.align_lifetimes(config.lifetime, clock.now()):
             log.info("%d stored order(s) now end by the configured lifetime of %g days", moved,
                      config.lifetime / timedelta(days=1))
         self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
@@ -154,7 +154,7 @@ class ProxyService:
             decision = TEST_ORDER if body.get("testMode") is True else None
             while decision is None:
                 now = self.clock.now()
-                candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime,
+                candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime, now=now,
                                                    on_behalf_of=about)
                 decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
                 if decision.outcome is Outcome.NO_ORDER:

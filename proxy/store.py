@@ -440,39 +440,41 @@ class ProxyStore:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", (str(generation),))
         return generation
 
-    def align_lifetimes(self, lifetime: timedelta) -> int:
+    def align_lifetimes(self, lifetime: timedelta, now: datetime) -> int:
         """Make every order not yet ended end by the lifetime configured now: an operator may change it between
         runs, and the linking rules (which read the configuration) and the purge of answers (which reads each
         order's stored end) must agree, both ways. Cheap when nothing changed (the lifetime last aligned to is
-        kept in meta); returns how many orders' ends moved. Orders already purged stay ended."""
+        kept in meta); returns how many orders' ends moved. An order that has ended stays ended, purged or
+        not yet (its end may have passed while no proxy ran): a longer lifetime must not bring it back."""
         seconds = lifetime.total_seconds()
         with self.transaction() as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'lifetime_seconds'").fetchone()
             if row is not None and float(row["value"]) == seconds:
                 return 0
             stale = db.execute(  # julianday reads milliseconds: ends within 2 ms of the lifetime are right
-                """SELECT key, ordered_at FROM eprom_orders WHERE purged = 0
+                """SELECT key, ordered_at FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at > ?
                    AND abs((julianday(lifetime_ends_at) - julianday(ordered_at)) * 86400.0 - ?) > 0.002""",
-                (seconds,)).fetchall()
+                (ts(now), seconds)).fetchall()
             db.executemany("UPDATE eprom_orders SET lifetime_ends_at = ? WHERE key = ?",
                            [(ts(from_ts(r["ordered_at"]) + lifetime), r["key"]) for r in stale])
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lifetime_seconds', ?)", (repr(seconds),))
         return len(stale)
 
     # --- orders and links ---------------------------------------------------------------
-    def candidates(self, national_id: str, form_id: str, since: datetime,
+    def candidates(self, national_id: str, form_id: str, since: datetime, now: datetime,
                    on_behalf_of: str | None = None) -> list[StoredCandidate]:
         """The orders of a form for the same recipient about the same person (on_behalf_of: the person the
-        form is about, if not the recipient), placed after `since`, that have not ended (a purged order is
-        never a candidate, whatever the clock says) and are not test-mode orders (nobody hears of those)."""
+        form is about, if not the recipient), placed after `since`, that have not ended by `now` (by their
+        stored end, purged or not: an order whose end passed while no proxy ran is not purged yet) and are
+        not test-mode orders (nobody hears of those)."""
         rows = self._db().execute(
             """SELECT o.seq, o.key, o.ordered_at, o.state, o.order_reply,
                       group_concat(r.registry, char(31)) AS linked
                FROM eprom_orders o LEFT JOIN registry_orders r ON r.order_key = o.key
                WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ? AND o.purged = 0
-                     AND o.on_behalf_of IS ? AND o.test_mode = 0
+                     AND o.lifetime_ends_at > ? AND o.on_behalf_of IS ? AND o.test_mode = 0
                GROUP BY o.key""",
-            (national_id, form_id, ts(since), on_behalf_of),
+            (national_id, form_id, ts(since), ts(now), on_behalf_of),
         ).fetchall()
         return [
             StoredCandidate(key=r["key"], ordered_at=from_ts(r["ordered_at"]), state=r["state"],

@@ -26,12 +26,12 @@ def test_ends_follow_the_configured_lifetime_and_purged_orders_stay_ended(tmp_pa
     store = ProxyStore(tmp_path / "eprox.sqlite3")
     try:
         stored(store, 3, timedelta(days=30))
-        assert store.align_lifetimes(timedelta(days=30)) == 0  # stored by it: nothing to move
+        assert store.align_lifetimes(timedelta(days=30), START) == 0  # stored by it: nothing to move
         assert store.purge_ended(START + timedelta(days=30, minutes=30)) == 1  # order-0 ended
-        assert store.align_lifetimes(timedelta(days=10)) == 2
+        assert store.align_lifetimes(timedelta(days=10), START) == 2
         assert store.next_lifetime_end() == START + timedelta(days=10, hours=1)  # microseconds kept
-        assert store.align_lifetimes(timedelta(days=10)) == 0, "unchanged since: nothing read twice"
-        assert store.align_lifetimes(timedelta(days=400)) == 2
+        assert store.align_lifetimes(timedelta(days=10), START) == 0, "unchanged since: nothing read twice"
+        assert store.align_lifetimes(timedelta(days=400), START) == 2
         assert ends(store)[0].startswith("2025-02-05T08:00:00.123456"), "a purged order's end does not move"
         assert store.next_lifetime_end() == START + timedelta(days=400, hours=1)
     finally:
@@ -44,9 +44,26 @@ def test_a_database_from_before_the_alignment_is_aligned_once(tmp_path):
     try:
         stored(store, 2, timedelta(days=365))
         before = ends(store)
-        assert store.align_lifetimes(timedelta(days=365)) == 0
+        assert store.align_lifetimes(timedelta(days=365), START) == 0
         assert ends(store) == before
         assert store._db().execute("SELECT value FROM meta WHERE key = 'lifetime_seconds'").fetchone()[0] == \
             repr(timedelta(days=365).total_seconds())
+    finally:
+        store.close()
+
+
+def test_an_order_whose_end_passed_while_no_proxy_ran_stays_ended_under_a_longer_lifetime(tmp_path):
+    """Its end passed while the proxy was down (so it was not purged yet); the proxy then starts with a longer
+    lifetime. Before, its end moved past the clock again: the order was active again and a later registry was
+    linked to it and replayed its answer, kept past the lifetime that applied when it ended."""
+    store = ProxyStore(tmp_path / "eprox.sqlite3")
+    try:
+        stored(store, 2, timedelta(days=10))  # order-0 ends START + 10 d, order-1 an hour later
+        restart = START + timedelta(days=10, minutes=30)  # order-0 has ended, order-1 not yet
+        assert store.align_lifetimes(timedelta(days=365), restart) == 1
+        assert ends(store)[0].startswith("2025-01-16T08:00:00.123456"), "an ended order's end does not move"
+        found = store.candidates(PATIENT, "form", since=restart - timedelta(days=365), now=restart)
+        assert [c.key for c in found] == ["order-1"]
+        assert store.purge_ended(restart) == 1
     finally:
         store.close()

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import requests
 
-from service_kit.http import AnswerTooLarge, Exchange, Transport, decode_answer, error_kind
+from service_kit.http import AnswerTooLarge, Exchange, Transport, decode_answer, describe_error, error_kind
 
 from .config import RegistryAccount
 from .service import Reply
@@ -61,10 +61,10 @@ class HttpEprom:
         except AnswerTooLarge as err:
             document = Document(None, b"", "", f"larger than the {MAX_DOCUMENT_BYTES >> 20} MiB ePROX passes on",
                                 answered=True)
-            exchange.error = f"{error_kind(err)}: {err}"[:500]
+            exchange.error = describe_error(err)
         except (OSError, http.client.HTTPException, requests.RequestException) as err:
             document = Document(None, b"", "", error_kind(err))
-            exchange.error = f"{error_kind(err)}: {err}"[:500]
+            exchange.error = describe_error(err)
         if self.transport.tap is not None:
             self.transport.tap(exchange)
         return document

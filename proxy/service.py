@@ -549,8 +549,7 @@ class ProxyService:
                 if not self._still_mine(delivery):
                     log.warning("delivery %s is no longer this process's to send", delivery.id[:8])
                     break
-                reply = prepared.send() if prepared is not None else self.registries.deliver(
-                    attempt.account, delivery.path, with_key(delivery.body, attempt.account.api_key), delivery.id)
+                reply = self._send(attempt.account, delivery, prepared)
                 acknowledged = self._record_outcome(delivery, reply)
                 recorded += 1
                 if not acknowledged:
@@ -559,6 +558,18 @@ class ProxyService:
             ended = recorded == 0 and attempt.hold is not None and self.store.release_hold(attempt.hold)
             if self.store.give_back(tuple(d.id for d in attempt.deliveries[recorded:]), self.owner.id) or ended:
                 self.notify()
+
+    def _send(self, account: RegistryAccount, delivery: Delivery, prepared: Any) -> Reply:
+        """One attempt. Whatever stops it is a failed attempt, retried with backoff: an exception given back to
+        the queue at once was claimed again at once, for ever (a registry URL with a bad port did that). The
+        exception's text is not logged: it may quote a header, and so a key."""
+        try:
+            return prepared.send() if prepared is not None else self.registries.deliver(
+                account, delivery.path, with_key(delivery.body, account.api_key), delivery.id)
+        except Exception as err:
+            log.error("delivery %s to %s could not be sent (%s); retried as a failed attempt", delivery.id[:8],
+                      account.name, type(err).__name__)
+            return Reply(None, None, f"{type(err).__name__}: could not be sent")
 
     def _still_mine(self, delivery: Delivery) -> bool:
         """A lease about to run out (work that waited long in a busy lane) is renewed first; False when it

@@ -73,6 +73,12 @@ class AnswerTooLarge(http.client.HTTPException):
     """An answer larger than the caller takes: refused unread, never held in memory."""
 
 
+class UnsendableRequest(http.client.HTTPException):
+    """A request no HTTP client can send as given (a URL with a bad port or host, a header value holding a
+    line break): a failed call like any other, never an exception that escapes the caller's handling. Its
+    text never quotes the request (a header may hold a key)."""
+
+
 def decode_answer(data: bytes) -> Any:
     """An answer's body as a transcript shows it: its JSON (strictly: NaN is no JSON), else the start of
     its text."""
@@ -293,6 +299,13 @@ class KeepAliveClient:
              max_answer: int | None = None) -> Answer:
         """As request(), with the answer's Content-Type, and a cap of its own for a larger answer (a
         document)."""
+        try:
+            return self._call(method, url, body, headers, timeout=timeout, max_answer=max_answer)
+        except (ValueError, TypeError) as err:  # the URL, before any connection (UnicodeError is a ValueError)
+            raise _unsendable(err) from None
+
+    def _call(self, method: str, url: str, body: Any, headers: dict[str, str], *, timeout: float | None,
+              max_answer: int | None) -> Answer:
         timeout = timeout or self.timeout
         limit = max_answer or self.max_answer
         parts = urlsplit(url)
@@ -330,8 +343,10 @@ class KeepAliveClient:
                 data = _read(response, limit)
                 if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
                     raise _too_late(timeout)
-            except (OSError, http.client.HTTPException) as err:
+            except (OSError, http.client.HTTPException, ValueError, TypeError) as err:
                 connection.close()
+                if isinstance(err, (ValueError, TypeError)):
+                    raise _unsendable(err) from None
                 if watch.fired:
                     raise _too_late(timeout) from err
                 dropped = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
@@ -362,6 +377,11 @@ def _too_late(timeout: float) -> TimeoutError:
     return TimeoutError(f"no complete answer within {timeout:g} s")
 
 
+def _unsendable(err: BaseException) -> UnsendableRequest:
+    return UnsendableRequest(f"the request cannot be sent as given ({type(err).__name__}): a URL this client "
+                             "cannot use, or a header value no HTTP request can carry")
+
+
 def _too_large(limit: int, declared: int | None = None) -> AnswerTooLarge:
     if declared is not None:
         return AnswerTooLarge(f"answer of {declared} bytes, more than {limit}")
@@ -383,6 +403,18 @@ def closed_while_idle(sock: socket.socket | None) -> bool:
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):  # closed descriptor
         return True
+
+
+#: http.client errors whose text quotes what the other side sent (a registry may echo a key or an answer)
+_QUOTES_THE_PEER = (http.client.BadStatusLine, http.client.UnknownProtocol)
+
+
+def describe_error(err: BaseException) -> str:
+    """The kind of failure and what happened, for a log or a delivery's last error: never the other side's
+    bytes, which may echo what was sent."""
+    if isinstance(err, _QUOTES_THE_PEER):
+        return f"{error_kind(err)}: the answer was not HTTP/1.x"
+    return f"{error_kind(err)}: {err}"[:500]
 
 
 def error_kind(err: BaseException) -> str:
@@ -419,7 +451,7 @@ class Transport:
             exchange.status = status
             exchange.response_body = decode_answer(data)
         except (OSError, http.client.HTTPException) as err:
-            exchange.error = f"{error_kind(err)}: {err}"[:500]
+            exchange.error = describe_error(err)
         if self.tap is not None:
             self.tap(exchange)
         return exchange

@@ -320,6 +320,7 @@ class InProcessWorld:
     allowed_forms: dict[str, frozenset[str]] = field(default_factory=dict)
     seed: int = 3  # another seed: another fake ePROM's ids (a world started again on kept state needs one)
     keys: dict[str, str] = field(default_factory=dict)  # registry name -> its key at the proxy, if not key_of()
+    callback_urls: dict[str, str] = field(default_factory=dict)  # registry name -> its callback base URL, if not its recorder's
 
     def __post_init__(self) -> None:
         from fake_eprom.app import EXTENSION as EPROM_EXTENSION, create_app as create_eprom
@@ -339,7 +340,8 @@ class InProcessWorld:
         self.config = ProxyConfig(
             eprom_url=self.eprom_server.url, eprom_api_key=EPROX_KEY, state_dir=self.state_dir,
             lifetime=timedelta(days=self.lifetime_days),
-            registries=[RegistryAccount(name, self.keys.get(name, key_of(name)), self.recorder_servers[name].url,
+            registries=[RegistryAccount(name, self.keys.get(name, key_of(name)),
+                                        self.callback_urls.get(name, self.recorder_servers[name].url),
                                         self.allowed_forms.get(name)) for name in self.registries])
         proxy_app = create_proxy(self.config, Runtime(self.clock, self.timeline, seed=self.seed, tap=self.tap, sim=True))
         self.service = proxy_app.extensions[EXTENSION]

@@ -6,6 +6,7 @@ and a slow registry holds up no other."""
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from datetime import timedelta
 
@@ -261,3 +262,29 @@ def test_a_dead_delivery_to_a_registry_since_removed_is_parked_again_if_replayed
     again.settle()  # the pump's next look at the outbox finds it
     (parked,) = again.service.store.deliveries(registry="registry-b")
     assert (parked.state, parked.id) == ("dead", dead.id)
+
+
+@pytest.mark.parametrize("callback_url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1",
+                                          "http://127.0.0.1:{listening}/sk\u00f8jema"])
+def test_a_callback_url_no_request_can_be_sent_to_is_a_failed_attempt_retried_with_backoff(make_world, caplog,
+                                                                                          callback_url):
+    """The HTTP client raised ValueError for these (a port out of range, not a number, a broken host, a path
+    that is not ASCII); the lane gave the delivery back at once and claimed it again at once: about 700
+    attempts a second, each logged with a traceback, never retried with backoff nor parked. Now it is a
+    failed attempt like a refused connection, and dead after three days."""
+    listening = socket.create_server(("127.0.0.1", 0))  # connects, so the path is what cannot be sent
+    callback_url = callback_url.format(listening=listening.getsockname()[1])
+    world = make_world(registries=["registry-a", "registry-b"], callback_urls={"registry-a": callback_url})
+    patient = world.add_patient()
+    own = {name: world.order(name, patient)["id"] for name in ("registry-a", "registry-b")}
+    world.settle()
+    (failed,) = world.deliveries(registry="registry-a")
+    assert (failed.state, failed.attempts) == ("pending", 1)
+    assert failed.last_error.startswith("UnsendableRequest: the request cannot be sent as given")
+    assert failed.next_attempt_at > world.clock.now()
+    assert world.recorders["registry-b"].statuses(own["registry-b"]) == ["Ordered"], "the other registry is not held up"
+    assert "Traceback" not in caplog.text
+    world.advance(days=4)
+    (dead,) = world.deliveries(registry="registry-a")
+    assert dead.state == "dead" and 20 < dead.attempts < 200
+    listening.close()

@@ -1,0 +1,63 @@
+"""Requests no HTTP client can send as given (service_kit.http.UnsendableRequest), and error texts that never
+quote the other side: a failed call like any other, whose text names neither a key nor a registry's bytes."""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+
+import pytest
+
+from service_kit.clock import SimClock
+from service_kit.http import KeepAliveClient, Transport, UnsendableRequest, describe_error
+
+SECRET = "eprox-key-at-eprom"
+
+
+@pytest.fixture
+def listening():
+    server = socket.create_server(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.parametrize("url, headers", [
+    ("http://127.0.0.1:99999/api", {}),
+    ("http://127.0.0.1:abc/api", {}),
+    ("http://[::1/api", {}),
+    ("{listening}/sk\u00f8jema", {}),
+    ("{listening}/api", {"Authorization": f"Basic {SECRET}\n"}),
+    ("{listening}/api", {"Authorization": f"Basic {SECRET}\u2603"}),
+])
+def test_a_request_that_cannot_be_sent_is_an_http_failure_that_quotes_nothing(listening, url, headers):
+    client = KeepAliveClient(timeout=2)
+    with pytest.raises(UnsendableRequest) as raised:
+        client.request("PUT", url.format(listening=listening), {"apiKey": SECRET}, headers)
+    assert isinstance(raised.value, http.client.HTTPException), "callers handle it as any failed call"
+    assert SECRET not in str(raised.value) and raised.value.__cause__ is None and raised.value.__suppress_context__
+    exchange = Transport("ePROX", SimClock(), timeout=2).send("PUT", url.format(listening=listening), {},
+                                                              headers=headers)
+    assert exchange.status is None and exchange.error.startswith("UnsendableRequest: ")
+    assert SECRET not in exchange.error
+
+
+def test_an_answer_that_is_not_http_is_described_without_its_bytes():
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_garbage():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b'{"success": true, "echo": "26073941651"}\r\n\r\n')
+        conn.close()
+
+    thread = threading.Thread(target=answer_garbage)
+    thread.start()
+    exchange = Transport("ePROX", SimClock(), timeout=5).send("PUT", f"http://127.0.0.1:{server.getsockname()[1]}/",
+                                                              {})
+    thread.join()
+    server.close()
+    assert exchange.error == "BadStatusLine: the answer was not HTTP/1.x"
+    assert describe_error(http.client.UnknownProtocol("HTTP/9 26073941651")) == \
+        "UnknownProtocol: the answer was not HTTP/1.x"
+    assert describe_error(ConnectionRefusedError(111, "Connection refused")) == \
+        "ConnectionError: [Errno 111] Connection refused"

@@ -3,16 +3,20 @@ to registries with a stable X-Delivery-Id."""
 from __future__ import annotations
 
 import http.client
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from service_kit.http import AnswerTooLarge, Exchange, Transport, decode_answer, describe_error, error_kind
+from service_kit.http import (AnswerTooLarge, Exchange, Transport, UnsendableRequest, decode_answer, describe_error,
+                              error_kind)
 
 from .config import RegistryAccount
 from .service import Reply
+
+log = logging.getLogger(__name__)
 
 DELIVERY_ID_HEADER = "X-Delivery-Id"
 #: A signed form's PDF is far smaller; a larger answer is refused instead of held in memory.
@@ -40,11 +44,15 @@ class HttpEprom:
         self.api_key = api_key
 
     def place_order(self, body: dict[str, Any]) -> Reply:
-        exchange = self.transport.send("POST", self.base + "/api/v2/formorder", body, api_key=self.api_key)
-        return Reply(exchange.status, exchange.response_body, exchange.error)
+        return self._post("/api/v2/formorder", body)
 
     def send_message(self, body: dict[str, Any]) -> Reply:
-        exchange = self.transport.send("POST", self.base + "/api/v2/messagetocitizen", body, api_key=self.api_key)
+        return self._post("/api/v2/messagetocitizen", body)
+
+    def _post(self, path: str, body: dict[str, Any]) -> Reply:
+        exchange = self.transport.send("POST", self.base + path, body, api_key=self.api_key)
+        if (exchange.error or "").startswith(UnsendableRequest.__name__):  # the registry sees a 502
+            log.error("no request to ePROM can be made with the proxy's ePROM URL and key: check the configuration")
         return Reply(exchange.status, exchange.response_body, exchange.error)
 
     def fetch_document(self, signed_form_id: str) -> Document:

@@ -61,3 +61,13 @@ def test_an_answer_that_is_not_http_is_described_without_its_bytes():
         "UnknownProtocol: the answer was not HTTP/1.x"
     assert describe_error(ConnectionRefusedError(111, "Connection refused")) == \
         "ConnectionError: [Errno 111] Connection refused"
+
+
+def test_an_eprom_key_no_request_can_carry_is_a_502_for_the_registry_and_an_error_for_the_operator(listening, caplog):
+    from proxy.gateways import HttpEprom
+
+    eprom = HttpEprom(Transport("ePROX", SimClock(), timeout=2), listening, SECRET + "\n")
+    reply = eprom.place_order({"formId": "x"})
+    assert reply.status is None and reply.error.startswith("UnsendableRequest")
+    assert "no request to ePROM can be made with the proxy's ePROM URL and key" in caplog.text
+    assert SECRET not in caplog.text

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import stat
+import tempfile
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
 
 import yaml
 
@@ -35,7 +40,7 @@ ENV_CONVERSIONS: dict[str, tuple[Any, str]] = {
     "lifetimeDays": (float, "a number"),
     "delivery.timeoutSeconds": (float, "a number"),
     "delivery.perRegistry": (int, "a whole number"),
-    "registries": (yaml.safe_load, "a JSON (or YAML) list of registries"),
+    "registries": (lambda text: yaml.load(text, Loader=_UniqueKeyLoader), "a JSON (or YAML) list of registries"),
     "logLevel": (str.upper, "a log level"),
     "sqliteSynchronous": (str.upper, "a SQLite synchronous mode"),
 }
@@ -53,7 +58,7 @@ SCHEMA: dict = {
         "database": {"type": "string", "minLength": 1},
         "lifetimeDays": LIFETIME_DAYS_SCHEMA,
         "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
-        "sqliteSynchronous": {"enum": ["NORMAL", "FULL", "EXTRA"]},
+        "sqliteSynchronous": {"enum": ["NORMAL", "FULL"]},  # EXTRA is FULL in WAL mode: not offered
         "delivery": {
             "type": "object", "additionalProperties": False,
             "properties": {"timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
@@ -69,7 +74,8 @@ SCHEMA: dict = {
                     "apiKey": SECRET,
                     "apiKeyEnv": {"type": "string", "minLength": 1},
                     "callbackBaseUrl": {"type": "string", "pattern": URL},
-                    "allowedForms": {"type": "array", "items": {"type": "string", "pattern": UUID_PATTERN}},
+                    "allowedForms": {"type": "array", "minItems": 1,
+                                     "items": {"type": "string", "pattern": UUID_PATTERN}},
                 },
             },
         },
@@ -109,6 +115,66 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
+class _DuplicateKey(ValueError):
+    def __init__(self, key: Any, line: int | None = None):
+        super().__init__(f"{f'line {line}: ' if line else ''}`{key}` is given twice (only one may be)")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: YAML would silently keep the last, and a
+    second `database:` further down a long file would win unnoticed."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says what is wrong with it
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: as _UniqueKeyLoader, for a JSON file."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(key)
+        data[key] = value
+    return data
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings a YAML (or JSON, by its suffix) file holds. A syntax error is told by line and column,
+    never by quoting the line: it may hold a key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([f"{path}: cannot be read ({getattr(err, 'strerror', None) or err})"]) from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text, object_pairs_hook=_unique_pairs)
+        else:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise ConfigError([f"{path}: {err}"]) from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{path}: is not valid YAML: {where}{err.problem or err.context}"]) from None
+    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        raise ConfigError([f"{path}: is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {err}"]
+                          ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: must be a mapping of settings"])
+    return data
+
+
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ProxyConfig:
     """The configuration from `path` (default: $EPROX_CONFIG, or none) overridden by the environment."""
     env = os.environ if env is None else env
@@ -119,21 +185,26 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     if path is not None:
         path = Path(path)
         source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError([f"{path}: cannot be read ({err.strerror or err})"]) from None
-        try:
-            data = yaml.safe_load(text) if path.suffix.lower() != ".json" else json.loads(text)
-        except (yaml.YAMLError, json.JSONDecodeError) as err:
-            raise ConfigError([f"{path}: is not valid YAML/JSON: {err}"]) from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError([f"{path}: must be a mapping of settings"])
+        data = read_config_file(path)
         base = path.resolve().parent
     data = _apply_env(data, env)
     return config_from_dict(data, env=env, base_dir=base, source=source)
+
+
+def resolve_database(value: str, base_dir: Path) -> Path:
+    """The one rule for a relative database path, from the file's `database` or from EPROX_DATABASE alike:
+    relative to the configuration file's directory (`base_dir`; without a file, the current directory)."""
+    database = Path(value).expanduser()
+    return database if database.is_absolute() else base_dir / database
+
+
+def database_setting(config: Path, env: Mapping[str, str]) -> Path:
+    """Where the proxy configured by `config` (and the environment) keeps its database, without needing the
+    secrets the rest of the file may take from the environment."""
+    value = env.get("EPROX_DATABASE") or read_config_file(config).get("database")
+    if not isinstance(value, str) or not value:
+        raise ConfigError([f"{config}: has no `database` setting (nor is EPROX_DATABASE set)"])
+    return resolve_database(value, config.resolve().parent)
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -148,6 +219,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             convert, expected = ENV_CONVERSIONS[place]
             try:
                 value = convert(raw)
+            except _DuplicateKey as err:
+                problems.append(f"{var}: {err}")
+                continue
             except (ValueError, yaml.YAMLError):
                 problems.append(f"{var}: must be {expected}")
                 continue
@@ -157,9 +231,11 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             if not isinstance(target.get(parent), dict):
                 target[parent] = {}
             target = target[parent]
-        target[leaf] = value
-        if leaf == "apiKey":
-            target.pop("apiKeyEnv", None)  # the environment's key wins over the file's way to find one
+        if leaf == "apiKey":  # the environment's key wins over the file's; named by its variable, as apiKeyEnv is
+            target.pop("apiKey", None)
+            target["apiKeyEnv"] = var
+        else:
+            target[leaf] = value
     if problems:
         raise ConfigError(problems)
     return data
@@ -175,19 +251,20 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
     if problems:
         raise ConfigError(problems)
 
+    _check_url(data["eprom"]["url"], "eprom.url", problems)
     eprom_key = _secret(data["eprom"], "eprom", env, problems)
     registries = []
     for index, entry in enumerate(data["registries"]):
+        _check_url(entry["callbackBaseUrl"], f"registries.{index}.callbackBaseUrl", problems)
         key = _secret(entry, f"registries.{index} ({entry['name']})", env, problems)
         forms = entry.get("allowedForms")
         registries.append(RegistryAccount(name=entry["name"], api_key=key or f"<missing {index}>",
                                           api_base_url=entry["callbackBaseUrl"],
                                           allowed_forms=frozenset(forms) if forms is not None else None))
+    problems += _proxy_problems(env)
     if problems:
         raise ConfigError([f"{source}: {p}" for p in problems])
-    database = Path(data["database"]).expanduser()
-    if not database.is_absolute():
-        database = (base_dir or Path.cwd()) / database
+    database = resolve_database(data["database"], base_dir or Path.cwd())
     delivery = data.get("delivery", {})
     timeout = float(delivery.get("timeoutSeconds", 15.0))
     if "leaseSeconds" in delivery and delivery["leaseSeconds"] <= timeout:
@@ -214,11 +291,150 @@ def _secret(entry: dict, where: str, env: Mapping[str, str], problems: list[str]
         value = env.get(entry["apiKeyEnv"], "")
         if not value:
             problems.append(f"{where}: apiKeyEnv names {entry['apiKeyEnv']}, which is not set")
+        elif problem := _key_problem(value):
+            problems.append(f"{where}: apiKey (from {entry['apiKeyEnv']}): {problem}")
         return value
     if "apiKey" not in entry:
         problems.append(f"{where}: apiKey (or apiKeyEnv) is required")
         return ""
+    if problem := _key_problem(entry["apiKey"]):
+        problems.append(f"{where}: apiKey: {problem}")
     return entry["apiKey"]
+
+
+def _key_problem(key: str) -> str | None:
+    """Why a key cannot travel as it is in `Authorization: Basic <key>` (ePROX's own at ePROM; a registry's to
+    the proxy), or None. Refused rather than trimmed: a key the operator did not mean is better found now than
+    at ePROM. Never says what the key is."""
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        return "contains a line break, a space or a control character; check the secret file (a trailing newline?)"
+    if not key.isascii():
+        return "contains a character outside ASCII, which an HTTP header does not carry reliably"
+    return None
+
+
+def _check_url(url: str, where: str, problems: list[str]) -> None:
+    if problem := url_problem(url):
+        problems.append(f"{where}: {problem}")
+
+
+def url_problem(url: str) -> str | None:
+    """Why the HTTP client could not call this http(s) URL (None: it can). It never quotes the URL: an HTTP
+    proxy's URL may hold a password."""
+    if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
+        return ("holds a space, a control character or a character outside ASCII "
+                "(percent-encode it, e.g. %C3%B8 for ø)")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "has an unusable host (an [IPv6 address] not closed or not valid)"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    return None
+
+
+#: The variables naming the HTTP proxy outbound calls go through (service_kit/http.py reads them with urllib's
+#: getproxies(): a lower-case name wins over its upper-case one), by the scheme each is for.
+PROXY_VARIABLES = {"http_proxy": "http", "https_proxy": "https", "all_proxy": "all"}
+
+
+def _proxy_problems(env: Mapping[str, str]) -> list[str]:
+    """An HTTP proxy in the environment that outbound calls would use but could not (each call would fail)."""
+    named: dict[str, str] = {}  # scheme -> the variable that names its proxy
+    for name, value in env.items():
+        scheme = PROXY_VARIABLES.get(name.lower())
+        if value and scheme and (scheme not in named or name.islower()):
+            named[scheme] = name
+    used = {named.get("http") or named.get("all"), named.get("https") or named.get("all")} - {None}
+    problems = []
+    for name in sorted(used):
+        value = env[name]
+        if problem := url_problem(value if "://" in value else f"http://{value}"):
+            problems.append(f"{name} (the HTTP proxy for outbound calls): {problem}")
+    return problems
+
+
+def database_problem(path: Path) -> str | None:
+    """Why the proxy could not keep its database at `path` (None: it can), found without creating or changing
+    anything: the proxy would otherwise stop at start with an error, or write its tables into another
+    application's database."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return _cannot_create(path)
+    except NotADirectoryError:
+        return _cannot_create(path)
+    except OSError as err:
+        return f"cannot be reached ({err.strerror})"
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file"
+    if problem := not_a_proxy_database(path, new_ok=True):
+        return problem
+    return unwritable(path)
+
+
+def _cannot_create(path: Path) -> str | None:
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot be created: {ancestor} is not a directory"
+    try:  # the one sure test (a root process may not write in /proc, whatever its permissions say)
+        tempfile.TemporaryFile(dir=ancestor).close()
+    except OSError as err:
+        return f"cannot be created in {ancestor} ({err.strerror})"
+    return None
+
+
+def unwritable(path: Path) -> str | None:
+    """Why the proxy's database at `path` cannot be changed (None: it can): SQLite also writes beside it."""
+    for place in (path, path.parent):
+        if not os.access(place, os.W_OK):
+            read_only_fs = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+            return f"cannot be changed ({'on a read-only file system' if read_only_fs else f'{place}: no write permission'})"
+    return None
+
+
+def read_only_uri(path: Path) -> str:
+    """A SQLite URI that reads the database at `path` without changing anything. On a location where SQLite
+    cannot create the shared-memory file a WAL database needs (a read-only file system), the file is read as
+    immutable: nothing can be writing it there."""
+    uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        if unwritable(path) is None:
+            raise
+        return uri + "&immutable=1"
+    except sqlite3.DatabaseError:
+        pass  # not a database: whoever reads it says so
+    return uri
+
+
+def not_a_proxy_database(path: Path, *, new_ok: bool = False) -> str | None:
+    """Why the file at `path` is not the proxy's database (None: it is; with new_ok also an empty database,
+    which the proxy makes its own), read without changing it."""
+    try:
+        with closing(sqlite3.connect(read_only_uri(path), uri=True)) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as err:
+        if "not a database" in str(err):
+            return "not an ePROX proxy database (not an SQLite file)"
+        return f"cannot be read ({err})"
+    if "deliveries" in tables or (new_ok and not tables):
+        return None
+    return "not an ePROX proxy database (no deliveries table)"
 
 
 def _describe(error) -> str:
@@ -238,6 +454,8 @@ def _describe(error) -> str:
         words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "greater than"}
         return f"must be {words[error.validator]} {value}"
     if error.validator == "minItems":
+        if list(error.absolute_path)[-1:] == ["allowedForms"]:
+            return "empty; leave it out to allow every form"
         return f"needs at least {value} item(s)"
     if error.validator == "minLength":
         return "must not be empty"

@@ -130,3 +130,89 @@ def test_the_example_configuration_loads(tmp_path):
     path.write_text(EXAMPLE)
     config = load_settings(path, env={"EPROX_EPROM_API_KEY": "e", "REGISTRY_A_KEY": "a", "REGISTRY_B_KEY": "b"})
     assert [r.name for r in config.registries] == ["registry-a", "registry-b"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://host:abc", "http://host:0", "http://[::1",
+                                 "http://:80", "https://registry.example/skøjema", "http://registry.example/a\x7fb"])
+@pytest.mark.parametrize("place", ["eprom.url", "registries.0.callbackBaseUrl"])
+def test_a_url_the_http_client_cannot_call_is_refused(tmp_path, url, place):
+    """They passed the pattern, and then every call to them failed (or was a 500 with a traceback)."""
+    data = minimal()
+    if place == "eprom.url":
+        data["eprom"]["url"] = url
+    else:
+        data["registries"][0]["callbackBaseUrl"] = url
+    with pytest.raises(ConfigError, match=rf"eprox.yaml: {place}: (has|holds) ") as caught:
+        load_settings(write(tmp_path, data), env={"REG_B_KEY": "b"})
+    assert len(caught.value.problems) == 1
+    ok = minimal()
+    ok["registries"][0]["callbackBaseUrl"] = "http://[::1]:8080/sk%C3%B8jema"
+    assert load_settings(write(tmp_path, ok), env={"REG_B_KEY": "b"}).registries[0].api_base_url.endswith("%C3%B8jema")
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "https_proxy", "ALL_PROXY"])
+def test_an_unusable_http_proxy_in_the_environment_is_named_without_its_url(tmp_path, variable):
+    env = {"REG_B_KEY": "b", variable: "http://user:proxy-password@proxy:abc"}
+    with pytest.raises(ConfigError, match=f"{variable} \\(the HTTP proxy for outbound calls\\): has a port") as caught:
+        load_settings(write(tmp_path, minimal()), env=env)
+    assert "proxy-password" not in str(caught.value)
+    assert load_settings(write(tmp_path, minimal()), env={**env, variable: "proxy.example:3128"}).registries
+    # ALL_PROXY is never used when both schemes have their own
+    env = {"REG_B_KEY": "b", "HTTP_PROXY": "http://p:1", "HTTPS_PROXY": "http://p:2", "ALL_PROXY": "socks5://p"}
+    assert load_settings(write(tmp_path, minimal()), env=env).registries
+
+
+@pytest.mark.parametrize("key", ["a-key\n", "a key", " a-key", "a-key\x00", "a-key\u200b", "ключ", "nøkkel"])
+def test_a_key_that_cannot_travel_in_a_header_is_refused_and_not_shown(tmp_path, key):
+    """Before, a key with a secret file's trailing newline (or non-Latin-1 text) was taken, and every order was
+    then a 500 whose traceback printed ePROX's key at ePROM."""
+    literal = minimal()
+    literal["registries"][0]["apiKey"] = key
+    cases = [(write(tmp_path, literal), {"REG_B_KEY": "b"}, "registries.0 (reg-a): apiKey: "),
+             (write(tmp_path, minimal(), name="env.yaml"), {"REG_B_KEY": key},
+              "registries.1 (reg-b): apiKey (from REG_B_KEY): "),
+             (write(tmp_path, minimal(), name="eprom.yaml"), {"REG_B_KEY": "b", "EPROX_EPROM_API_KEY": key},
+              "eprom: apiKey (from EPROX_EPROM_API_KEY): ")]
+    for path, env, where in cases:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, env=env)
+        (problem,) = caught.value.problems
+        assert problem.startswith(f"{path}: {where}contain"), problem
+        assert key.strip() not in problem and "a-key" not in problem
+
+
+def test_a_setting_given_twice_is_refused_not_the_last_one_taken(tmp_path):
+    path = tmp_path / "eprox.yaml"
+    text = yaml.safe_dump(minimal())
+    path.write_text(text + "database: other.sqlite3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"REG_B_KEY": "b"})
+    line = len(text.splitlines()) + 1
+    assert caught.value.problems == [f"{path}: line {line}: `database` is given twice (only one may be)"]
+    json_path = tmp_path / "eprox.json"
+    json_path.write_text(json.dumps(minimal())[:-1] + ', "database": "other.sqlite3"}')
+    with pytest.raises(ConfigError, match="eprox.json: `database` is given twice"):
+        load_settings(json_path, env={"REG_B_KEY": "b"})
+    registries = '[{"name": "r", "apiKey": "k", "callbackBaseUrl": "https://r", "apiKey": "k2"}]'
+    with pytest.raises(ConfigError, match="EPROX_REGISTRIES: line 1: `apiKey` is given twice"):
+        load_settings(write(tmp_path, minimal()), env={"REG_B_KEY": "b", "EPROX_REGISTRIES": registries})
+
+
+def test_a_yaml_error_names_the_line_but_never_quotes_it(tmp_path):
+    """The line may hold a key: PyYAML's own message quotes it."""
+    path = tmp_path / "eprox.yaml"
+    path.write_text('eprom:\n  apiKey: "the-secret-key\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: is not valid YAML: line ") and "the-secret-key" not in problem
+
+
+def test_an_empty_allowed_forms_list_and_an_undocumented_synchronous_mode_are_refused(tmp_path):
+    data = minimal(sqliteSynchronous="EXTRA")
+    data["registries"][0]["allowedForms"] = []
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, data), env={"REG_B_KEY": "b"})
+    text = str(caught.value)
+    assert "registries.0.allowedForms: empty; leave it out to allow every form" in text
+    assert "sqliteSynchronous: must be one of NORMAL, FULL" in text

@@ -31,6 +31,7 @@ def build_service(config: ProxyConfig, runtime: Runtime) -> ProxyService:
         ids=runtime.ids(f"proxy:{generation}"),
         notify=runtime.timeline.notify,
         in_pump=runtime.timeline.in_pump,
+        generation=generation,
     )
 
 

@@ -108,7 +108,7 @@ class ProxyService:
                  registries: RegistryGateway, ids: Ids, notify: Callable[[], None] = lambda: None,
                  retry: RetryPolicy = RetryPolicy(), *, in_pump: Callable[[], bool] = lambda: False, owner: OwnerToken | None = None,
                  locks: StripedLocks | None = None, lane_width: int | None = None,
-                 lease_seconds: float | None = None):
+                 lease_seconds: float | None = None, generation: int | None = None):
         self.config = config
         self.store = store
         self.clock = clock
@@ -117,6 +117,7 @@ class ProxyService:
         self.ids = ids
         self.notify = notify
         self.retry = retry
+        self.generation = generation  # this process's start on the database (None: the only one there is)
         self._in_pump = in_pump
         database = Path(store.path)
         self.owner = owner or OwnerToken(side_dir(database, "owners"))
@@ -138,7 +139,7 @@ class ProxyService:
             log.info("%d stored order(s) now end by the configured lifetime of %g days", moved,
                      config.lifetime / timedelta(days=1))
         self._sweep(force=True)  # leases and holds of a proxy that was killed go back to the queue
-        self._park_unconfigured()
+        self._park_unconfigured(at_start=True)
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
@@ -483,10 +484,15 @@ class ProxyService:
                 found[registry] = due
         return found
 
-    def _park_unconfigured(self) -> None:
-        parked = self.store.park_unconfigured(self._registry_names, self.clock.now())
-        if parked:
-            log.warning("%d pending delivery(ies) to registries no longer configured parked as dead", parked)
+    def _park_unconfigured(self, at_start: bool = False) -> None:
+        """Park deliveries to registries this process does not know. While running, only the process started
+        last on the database does: during a rolling deploy an older process, whose configuration lacks a
+        registry just added, must not park that registry's deliveries (the newer one sends them)."""
+        if not at_start and self.generation is not None and self.store.latest_generation() != self.generation:
+            return
+        for delivery_id, registry in self.store.park_unconfigured(self._registry_names, self.clock.now()):
+            log.error("delivery %s to %s parked as dead: the registry is no longer configured; once it is, "
+                      "replay it with `proxy replay --id %s`", delivery_id, registry, delivery_id)
 
     def run_due(self, now: datetime) -> None:
         """Purge what has ended, then start every due delivery on its registry's lane. The timeline's pump
@@ -501,7 +507,8 @@ class ProxyService:
                 log.warning("%d callback(s) for ids never stored were dropped (their order or letter failed)",
                             dropped)
         if self._is_due(lifetime_end, now) or self._is_due(message_end, now):
-            while ended := self.store.purge_ended(now, self.config.lifetime, national_id.mask):
+            while ended := self.store.purge_ended(now, self.config.lifetime, national_id.mask,
+                                                  undelivered=_warn_undelivered):
                 log.info("lifetime ended for %d order(s) or message(s): what was stored for them is deleted", ended)
             self._forget_ends()
         due = self._ready_by_registry(time.time())
@@ -620,6 +627,11 @@ class ProxyService:
     def close(self) -> None:
         self.lanes.close(wait=True)
         self.owner.close()
+
+
+def _warn_undelivered(order_key: str, count: int) -> None:
+    log.warning("order %s reached the end of its lifetime with %d callback(s) to its registries not delivered "
+                "(pending or dead): deleted with what was stored for it", order_key[:8], count)
 
 
 def _form_order_schema(status: Any) -> str:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .linking import ERROR, Candidate
 from .locks import WriteGate
@@ -783,15 +783,21 @@ class ProxyStore:
                    WHERE id = ? AND lease_owner = ? AND lease_until = ? AND state = 'pending'""",
                 (until, delivery_id, owner, held_until)).rowcount == 1
 
-    def park_unconfigured(self, registries: list[str], at: datetime) -> int:
-        """Deliveries to registries no longer in the configuration can never go: park them as dead."""
+    def park_unconfigured(self, registries: list[str], at: datetime) -> list[tuple[str, str]]:
+        """Deliveries to registries no longer in the configuration can never go: park them as dead; returns
+        (delivery id, registry) of each parked."""
         marks = ",".join("?" * len(registries)) or "''"
         with self.transaction() as db:
-            return db.execute(
+            return [(r["id"], r["registry"]) for r in db.execute(
                 f"""UPDATE deliveries SET state = 'dead', last_error = 'registry no longer configured',
                            last_attempt_at = ?, lease_owner = NULL, lease_until = NULL
-                    WHERE state = 'pending' AND registry NOT IN ({marks})""",
-                (ts(at), *registries)).rowcount
+                    WHERE state = 'pending' AND registry NOT IN ({marks}) RETURNING id, registry""",
+                (ts(at), *registries)).fetchall()]
+
+    def latest_generation(self) -> int:
+        """The generation of the proxy process started last on this database (see next_generation)."""
+        row = self._db().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row["value"]) if row else 0
 
     def revive(self, delivery_ids: list[str] | None) -> int:
         """Put dead deliveries (all, or the given ones) back in the queue, due at once on any clock, with a
@@ -862,11 +868,13 @@ class ProxyStore:
         with self.transaction() as db:
             return db.execute("DELETE FROM early_callbacks WHERE received_at <= ?", (ts(before),)).rowcount
 
-    def purge_ended(self, now: datetime, lifetime=None, mask=None, batch: int = 500) -> int:
+    def purge_ended(self, now: datetime, lifetime=None, mask=None, batch: int = 500,
+                    undelivered: Callable[[str, int], None] = lambda order_key, count: None) -> int:
         """Delete what the proxy stored about orders whose lifetime has ended: the answers, every outbox row
-        (delivered, dead or, however unlikely, still pending), the signed document's id and the full national
-        id; and messages to citizens older than the lifetime. At most `batch` of each per call (short write
-        transactions); returns how many orders and messages ended."""
+        (delivered, dead or still pending: the lifetime bounds what is kept, delivered or not), the signed
+        document's id and the full national id; and messages to citizens older than the lifetime. At most
+        `batch` of each per call (short write transactions); returns how many orders and messages ended, and
+        tells `undelivered` of each order whose deleted rows held callbacks not delivered."""
         with self.transaction() as db:
             rows = db.execute(
                 """SELECT key, national_id, on_behalf_of FROM eprom_orders WHERE purged = 0 AND lifetime_ends_at <= ?
@@ -874,7 +882,9 @@ class ProxyStore:
             for row in rows:
                 key = row["key"]
                 db.execute("UPDATE updates SET body = NULL, signed_form_id = NULL WHERE order_key = ?", (key,))
-                db.execute("DELETE FROM deliveries WHERE order_key = ?", (key,))
+                states = db.execute("DELETE FROM deliveries WHERE order_key = ? RETURNING state", (key,)).fetchall()
+                if lost := sum(r["state"] != "done" for r in states):
+                    undelivered(key, lost)
                 masked = [mask(v) if mask and v is not None else v for v in (row["national_id"], row["on_behalf_of"])]
                 db.execute("UPDATE eprom_orders SET purged = 1, national_id = ?, on_behalf_of = ? WHERE key = ?",
                            (*masked, key))

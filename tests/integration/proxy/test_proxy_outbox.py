@@ -264,6 +264,40 @@ def test_a_dead_delivery_to_a_registry_since_removed_is_parked_again_if_replayed
     assert (parked.state, parked.id) == ("dead", dead.id)
 
 
+def test_a_registry_removed_at_a_restart_has_an_error_per_parked_delivery_with_the_replay_command(make_world, caplog):
+    first = make_world(registries=["registry-a", "registry-b"])
+    first.recorders["registry-b"].mode = "fail"
+    first.order("registry-b", first.add_patient())
+    first.settle()
+    (pending,) = first.deliveries(registry="registry-b")
+    first.stop()
+    again = make_world(registries=["registry-a"], state_dir=first.state_dir, seed=first.seed + 1)
+    (parked,) = again.deliveries(registry="registry-b")
+    assert (parked.id, parked.state) == (pending.id, "dead")
+    (line,) = [r for r in caplog.records if pending.id in r.getMessage()]
+    assert line.levelname == "ERROR" and f"proxy replay --id {pending.id}" in line.getMessage()
+
+
+def test_an_older_process_does_not_park_the_deliveries_of_a_registry_added_after_it_started(make_world):
+    """A rolling deploy adds registry-c: the new process starts on the database while the old one, whose
+    configuration lacks registry-c, still runs. The old one parked registry-c's failing delivery as dead
+    within a second ('registry no longer configured'), and the registry order's later updates then waited
+    behind it until someone replayed it. Only the process started last parks while running."""
+    old = make_world(registries=["registry-a", "registry-b"])
+    new = make_world(registries=["registry-a", "registry-b", "registry-c"], state_dir=old.state_dir,
+                     seed=old.seed + 1)
+    new.recorders["registry-c"].mode = "fail"
+    new.order("registry-c", new.add_patient())
+    new.settle()
+    (failing,) = new.deliveries(registry="registry-c")
+    assert failing.state == "pending"
+    old.advance(minutes=5)  # the old process's pump looks at the outbox
+    assert old.deliveries(registry="registry-c")[0].state == "pending"
+    new.recorders["registry-c"].mode = "ok"
+    new.advance(minutes=5)
+    assert new.deliveries(registry="registry-c")[0].state == "done"
+
+
 @pytest.mark.parametrize("callback_url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1",
                                           "http://127.0.0.1:{listening}/sk\u00f8jema"])
 def test_a_callback_url_no_request_can_be_sent_to_is_a_failed_attempt_retried_with_backoff(make_world, caplog,

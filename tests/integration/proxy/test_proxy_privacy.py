@@ -149,3 +149,23 @@ def test_the_person_an_order_is_about_is_masked_too_when_the_lifetime_ends(make_
     with sqlite3.connect(world.config.database_path) as db:
         assert db.execute("SELECT on_behalf_of FROM eprom_orders").fetchall() == [(child[:6] + "*****",)]
     assert child.encode() not in raw_bytes(world.state_dir), "the child's id is still in the database files"
+
+
+def test_callbacks_not_delivered_when_the_lifetime_ends_are_deleted_with_a_warning(make_world, caplog):
+    """The lifetime bounds what is kept, delivered or not; the operator hears of what never reached a
+    registry (before: only an INFO line that the lifetime ended)."""
+    world = make_world(lifetime_days=10)
+    world.recorders["registry-b"].mode = "fail"
+    patient = world.add_patient()
+    world.order("registry-a", patient)
+    world.order("registry-b", patient)
+    world.settle()
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 3})
+    world.settle()
+    assert {d.state for d in world.deliveries(registry="registry-b")} == {"pending"}
+    caplog.set_level(logging.INFO)
+    world.advance(days=11)
+    assert world.deliveries() == []
+    (warning,) = [r for r in caplog.records if "not delivered" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "with 2 callback(s)" in warning.getMessage()

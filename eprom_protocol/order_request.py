@@ -1,13 +1,17 @@
-"""What ePROM checks of a form order before it looks the form up in its catalog, in its order: the schema,
-the national ids, the dates. The fake ePROM checks these first; the proxy checks the same before it links
-an order to one ePROM already has, since ePROM then never sees the request (docs/DESIGN.md)."""
+"""What ePROM checks of a form order, in its order, as far as the checks need no catalog: the schema, the
+national ids, the dates (check_order_basics, before the form is looked up), then what the order asks for
+(check_order_wishes: signing against the distribution rule and onBehalfOf) and its metadata (parse_metadata).
+The fake ePROM makes these checks with its catalog around them; the proxy makes the same before it links an
+order to one ePROM already has, or answers with the zero id, since ePROM then never sees the request
+(docs/DESIGN.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import schemas
+from . import json_text, messages, schemas
+from .enums import DistributionRule
 from .messages import ProtocolError
 from .national_id import require_orderable
 from .timefmt import iso, parse_instant
@@ -18,6 +22,12 @@ class OrderBasics:
     national_id: str
     on_behalf_of: str | None
     expiry: datetime
+
+    @property
+    def about_someone_else(self) -> str | None:
+        """The person the form is about when that is not the recipient; None when the order is about the
+        recipient, also when onBehalfOfNationalId names the recipient."""
+        return self.on_behalf_of if self.on_behalf_of != self.national_id else None
 
 
 def check_order_basics(body: dict[str, Any], now: datetime) -> OrderBasics:
@@ -33,3 +43,36 @@ def check_order_basics(body: dict[str, Any], now: datetime) -> OrderBasics:
     if expiry <= now:
         raise ProtocolError(f"expiryDate: {body['expiryDate']!r} is not in the future (it is now {iso(now)})")
     return OrderBasics(national_id, on_behalf_of, expiry)
+
+
+def check_order_wishes(body: dict[str, Any], on_behalf_of: str | None,
+                       form_must_be_signed: bool = False) -> DistributionRule:
+    """Raise ProtocolError(400) with ePROM's text when the order asks for signing that its distribution rule or
+    onBehalfOf rules out (the form's own demand, if known, counts too); else its distribution rule."""
+    rule = (DistributionRule.parse(body["distributionRule"]) if body.get("distributionRule") is not None
+            else DistributionRule.Basic)
+    must_be_signed = form_must_be_signed or body.get("mustBeSigned") is True
+    if must_be_signed and rule is DistributionRule.NoDistribution:
+        raise ProtocolError(messages.SIGNING_WITH_NO_DISTRIBUTION)
+    if must_be_signed and on_behalf_of is not None:
+        raise ProtocolError(messages.SIGNING_ON_BEHALF)
+    return rule
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+               type(None): "null"}
+
+
+def parse_metadata(text: str | None) -> dict[str, Any] | None:
+    """The order's metadata: a string holding a JSON object, or absent. Else ProtocolError(400) with ePROM's
+    text."""
+    if text is None:
+        return None
+    try:
+        value = json_text.loads(text)
+    except ValueError as err:  # bad syntax, NaN/Infinity, too deep: what JSON does not allow
+        raise ProtocolError(messages.invalid_metadata(str(err))) from None
+    if not isinstance(value, dict):
+        raise ProtocolError(messages.invalid_metadata(
+            f"expected a JSON object such as {{\"age\": 76}}, got {_JSON_KINDS.get(type(value), 'something else')}"))
+    return value

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from eprom_protocol import json_text, messages
+from eprom_protocol import messages
 from eprom_protocol.enums import DistributionRule as Rule, FormOrderStatus, NotificationChannel as Channel
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import mask
-from eprom_protocol.order_request import check_order_basics
+from eprom_protocol.order_request import check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.timefmt import iso
 
 from .callbacks import event_log
@@ -64,15 +64,11 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
         raise ProtocolError(messages.no_such_form(form_id))
     if not form.published:
         raise ProtocolError(messages.FORM_NOT_PUBLISHED)
-    rule = Rule.parse(body["distributionRule"]) if body.get("distributionRule") is not None else Rule.Basic
+    rule = check_order_wishes(body, on_behalf_of, form.must_be_signed)
     must_be_signed = form.must_be_signed or body.get("mustBeSigned") is True
-    if must_be_signed and rule is Rule.NoDistribution:
-        raise ProtocolError(messages.SIGNING_WITH_NO_DISTRIBUTION)
-    if must_be_signed and on_behalf_of is not None:
-        raise ProtocolError(messages.SIGNING_ON_BEHALF)
     if rule in PAPER_RULES and not form.paper_enabled:
         raise ProtocolError(messages.form_not_paper_enabled(form_id))
-    metadata = _parse_metadata(body.get("metadata"))
+    metadata = parse_metadata(body.get("metadata"))
     echo = {name: body.get(name) for name in INPUT_FIELDS}
     for name, default in INPUT_DEFAULTS.items():
         if echo[name] is None:
@@ -84,23 +80,6 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
                         metadata=metadata, echo=echo, dont_store_in_pha=body.get("dontStoreCompletedFormInPha") is True,
                         signing_text=body.get("signingText"),
                         has_address=bool(address.get("addressLine1")) and bool(address.get("postalCode")))
-
-
-_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
-               type(None): "null"}
-
-
-def _parse_metadata(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        value = json_text.loads(text)
-    except ValueError as err:  # bad syntax, NaN/Infinity, too deep: what JSON does not allow
-        raise ProtocolError(messages.invalid_metadata(str(err))) from None
-    if not isinstance(value, dict):
-        raise ProtocolError(messages.invalid_metadata(
-            f"expected a JSON object such as {{\"age\": 76}}, got {_JSON_KINDS.get(type(value), 'something else')}"))
-    return value
 
 
 @dataclass(eq=False)

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from eprom_protocol import national_id, schemas
-from eprom_protocol.enums import FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES, SentStatus
+from eprom_protocol.enums import (DistributionRule, FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES,
+                                  SentStatus)
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
-from eprom_protocol.order_request import OrderBasics, check_order_basics
+from eprom_protocol.order_request import OrderBasics, check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.schemas import UUID_RE
 from service_kit.clock import Clock
 
@@ -144,7 +145,7 @@ class ProxyService:
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
         basics = check_order_basics(body, self.clock.now())  # all ePROM checks without its catalog
-        patient, about = basics.national_id, basics.on_behalf_of  # only orders to and about the same people link
+        patient, about = basics.national_id, basics.about_someone_else  # only orders to and about the same people link
         directives, forwarded_metadata = split_metadata(body.get("metadata"))
         form_id = body["formId"].lower()
         if registry.allowed_forms is not None and form_id not in registry.allowed_forms:
@@ -158,12 +159,15 @@ class ProxyService:
                 candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime, now=now,
                                                    on_behalf_of=about)
                 decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
+                if decision.outcome is not Outcome.NEW_ORDER:  # ePROM never sees it: its checks here
+                    rule = check_order_wishes(body, basics.on_behalf_of)
+                    parse_metadata(body.get("metadata"))
                 if decision.outcome is Outcome.NO_ORDER:
                     return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
                 if decision.outcome is Outcome.LINK:
                     linked = next(c for c in candidates if c.key == decision.link_to)
                     try:
-                        return self._link(registry, body, decision, now, linked.order_reply)
+                        return self._link(registry, body, decision, now, shared_reply(linked.order_reply, rule))
                     except NotLinkable:  # ePROM's Error for it came in meanwhile (callbacks take no lock): again
                         log.info("order %s stopped being active while %s was linked to it; deciding again",
                                  decision.link_to[:8], registry.name)
@@ -202,7 +206,7 @@ class ProxyService:
             self.store.add_order(key=order_key, eprom_id=eprom_id, national_id=basics.national_id, form_id=form_id,
                                  ordered_at=now, lifetime_ends_at=now + self.config.lifetime, state=PENDING,
                                  order_reply=order_reply, registry_order=registry_order, registry=registry.name,
-                                 rule=decision.rule, owner=self.owner.id, on_behalf_of=basics.on_behalf_of,
+                                 rule=decision.rule, owner=self.owner.id, on_behalf_of=basics.about_someone_else,
                                  test_mode=decision is TEST_ORDER)
         except DuplicateEpromId:
             raise self._reused_id("order", eprom_id) from None
@@ -627,6 +631,14 @@ class ProxyService:
     def close(self) -> None:
         self.lanes.close(wait=True)
         self.owner.close()
+
+
+def shared_reply(order_reply: dict[str, Any], rule: DistributionRule) -> dict[str, Any]:
+    """What of the linked ePROM order's reply a registry linking to it gets: the single-use code (a key to the
+    patient's form) only if its own order asked for one (NoDistribution, SPEC §1); the rest as it is."""
+    if rule is DistributionRule.NoDistribution:
+        return order_reply
+    return {**order_reply, "singleUseCode": None}
 
 
 def _warn_undelivered(order_key: str, count: int) -> None:

@@ -207,6 +207,12 @@ MIGRATIONS = (
     ("deliveries", "window_failures", "INTEGER NOT NULL DEFAULT 0"),
 )
 
+#: Stored data brought in line with a rule that changed: (name, statement), run once per database.
+DATA_MIGRATIONS = (
+    # an order whose onBehalfOfNationalId names its recipient is about the recipient: it links with those without
+    ("on_behalf_of_self", "UPDATE eprom_orders SET on_behalf_of = NULL WHERE on_behalf_of = national_id"),
+)
+
 DELIVERY_STATES = ("pending", "done", "dead")
 #: An update waiting in one registry order's lane that no process is sending: only a pump claim will (it must
 #: be woken). Stated once, asked by waiting_in_lane and, about the lane of the delivery it records, by
@@ -411,6 +417,10 @@ class ProxyStore:
                     columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
                     if column not in columns:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                for name, statement in DATA_MIGRATIONS:  # each once per database
+                    if db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 'done')",
+                                  (f"migration:{name}",)).rowcount:
+                        db.execute(statement)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -886,8 +896,9 @@ class ProxyStore:
                 if lost := sum(r["state"] != "done" for r in states):
                     undelivered(key, lost)
                 masked = [mask(v) if mask and v is not None else v for v in (row["national_id"], row["on_behalf_of"])]
-                db.execute("UPDATE eprom_orders SET purged = 1, national_id = ?, on_behalf_of = ? WHERE key = ?",
-                           (*masked, key))
+                db.execute("""UPDATE eprom_orders SET purged = 1, national_id = ?, on_behalf_of = ?,
+                                     order_reply = json_replace(order_reply, '$.singleUseCode', NULL) WHERE key = ?""",
+                           (*masked, key))  # the single-use code opens the patient's form: gone too
             old = []
             if lifetime is not None:
                 old = db.execute("SELECT key FROM messages WHERE created_at <= ? ORDER BY created_at LIMIT ?",

@@ -67,3 +67,19 @@ def test_an_order_whose_end_passed_while_no_proxy_ran_stays_ended_under_a_longer
         assert store.purge_ended(restart) == 1
     finally:
         store.close()
+
+
+def test_stored_orders_naming_their_recipient_as_the_person_they_are_about_are_brought_in_line_once(tmp_path):
+    store = ProxyStore(tmp_path / "eprox.sqlite3")
+    store.add_order(key="self", eprom_id="e-self", national_id=PATIENT, form_id="form", ordered_at=START,
+                    lifetime_ends_at=START + timedelta(days=365), state="Ordered", order_reply={},
+                    registry_order="ro-self", registry="reg-a", rule=2, owner="me", on_behalf_of=PATIENT)
+    with store.transaction() as db:  # as a database from before the rule holds it
+        db.execute("DELETE FROM meta WHERE key = 'migration:on_behalf_of_self'")
+    store.close()
+    again = ProxyStore(tmp_path / "eprox.sqlite3")
+    try:
+        found = again.candidates(PATIENT, "form", since=START - timedelta(days=1), now=START, on_behalf_of=None)
+        assert [c.key for c in found] == ["self"]
+    finally:
+        again.close()

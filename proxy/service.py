@@ -194,7 +194,7 @@ class ProxyService:
         reply = self.eprom.place_order(forward)
         if reply.status != 200 or not isinstance(reply.body, dict):
             raise self._eprom_refusal(reply)
-        eprom_id = str(reply.body.get("id", ""))
+        eprom_id = str(reply.body.get("id", "")).lower()  # a uuid in any case: callbacks are looked up in lower
         order_reply = {k: reply.body.get(k) for k in ORDER_REPLY_FIELDS}
         if eprom_id == ZERO_UUID:
             return OrderResult(200, self._reply(body, ZERO_UUID, order_reply), decision)
@@ -291,7 +291,7 @@ class ProxyService:
             reply = self.eprom.send_message(body)
             if reply.status != 200 or not isinstance(reply.body, dict):
                 raise self._eprom_refusal(reply)
-            eprom_id = str(reply.body.get("messageToCitizenId", ""))
+            eprom_id = str(reply.body.get("messageToCitizenId", "")).lower()
             if eprom_id == ZERO_UUID:
                 return OrderResult(200, dict(reply.body))
             if not UUID_RE.match(eprom_id):
@@ -357,13 +357,13 @@ class ProxyService:
         now = self.clock.now()
         queued = _Queued()
         with self.store.transaction() as db:
-            order = self.store.order_by_eprom_id(body["formOrderId"], db)
+            order = self.store.order_by_eprom_id(body["formOrderId"].lower(), db)
             if order is None:
                 if body.get("isPatientInitiated") is True:
                     # The patient ordered it, no registry did: nobody to route it to (docs/DESIGN.md).
                     log.info("a patient-initiated answer was acknowledged and not kept: no registry ordered it")
                     return 200, {"success": True}
-                return self._early(db, "order", body["formOrderId"], status.name, body, now)
+                return self._early(db, "order", body["formOrderId"].lower(), status.name, body, now)
             if order.purged or (order.lifetime_ends_at is not None and order.lifetime_ends_at <= now):
                 # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it.
                 log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
@@ -414,9 +414,9 @@ class ProxyService:
         now = self.clock.now()
         queued = _Queued()
         with self.store.transaction() as db:
-            message = self.store.message_by_eprom_id(body["messageToCitizenId"], db)
+            message = self.store.message_by_eprom_id(body["messageToCitizenId"].lower(), db)
             if message is None:
-                return self._early(db, "message", body["messageToCitizenId"], sent_status.name, body, now)
+                return self._early(db, "message", body["messageToCitizenId"].lower(), sent_status.name, body, now)
             if not self._record_message(db, message, sent_status, body, now, queued):
                 return 200, {"success": True}
         self._send_now(queued)

@@ -291,3 +291,15 @@ def test_a_letter_gets_one_status_the_first(world):
     world.settle()
     assert [c.body["sentStatus"] for c in world.recorders["registry-a"].snapshot()] == ["Sent"]
     assert {c.body["messageToCitizenId"] for c in world.recorders["registry-a"].snapshot()} == {own}
+
+
+def test_a_callback_naming_its_order_in_upper_case_is_taken_in_for_that_order(world):
+    """A uuid is the same in either case; the order was a 404 'unknown formOrderId', which ePROM would have
+    sent again for ever."""
+    a, b, eprom_id = linked(world)
+    world.settle()
+    assert world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_id.upper())).json() == {"success": True}
+    assert world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_id)).json() == {"success": True}  # a resend
+    world.settle()
+    for name, own in (("registry-a", a), ("registry-b", b)):
+        assert world.recorders[name].statuses(own) == ["Ordered", "Completed"]

@@ -5,8 +5,9 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from eprom_protocol.messages import ProtocolError, unknown_api_key
+from eprom_protocol.messages import BODY_TOO_LARGE, ProtocolError, unknown_api_key
 from service_kit.timeline import Timeline
 from service_kit.web import after_response, api_key_from_header, json_object_body
 
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 #: A message to a citizen carries PDFs of up to 30 MB each, base64 (4/3) in JSON.
 MESSAGE_MAX_BODY = 64 * 1024 * 1024
+#: A returned form is rarely more than tens of kB, but one refused for its size is refused on every resend and
+#: never reaches a registry: ePROM's callbacks get far more room than a registry's order.
+CALLBACK_MAX_BODY = 8 * 1024 * 1024
 
 
 def registry_for_request(config: ProxyConfig) -> RegistryAccount:
@@ -42,10 +46,13 @@ def _answer(service: ProxyService, timeline: Timeline, status: int, body: dict, 
 def _take_callback(accept) -> tuple[Response, int]:
     """An ePROM callback: a body that is not a JSON object is a 400 {"success": false}; ePROM hears success
     only once the callback and its deliveries are committed, anything else is a failure it sends again."""
+    request.max_content_length = CALLBACK_MAX_BODY
     try:
         body = json_object_body()
     except ProtocolError as err:
         return jsonify({"success": False, "message": redact(err.message)}), 400
+    except RequestEntityTooLarge:
+        return jsonify({"success": False, "message": BODY_TOO_LARGE}), 400
     try:
         status, answer = accept(body)
     except Exception:

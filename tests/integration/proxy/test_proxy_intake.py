@@ -303,3 +303,18 @@ def test_a_callback_naming_its_order_in_upper_case_is_taken_in_for_that_order(wo
     world.settle()
     for name, own in (("registry-a", a), ("registry-b", b)):
         assert world.recorders[name].statuses(own) == ["Ordered", "Completed"]
+
+
+def test_a_large_answer_is_taken_in_and_one_beyond_the_callback_limit_is_refused_as_such(world):
+    """A returned form over the 1 MiB every other body gets was refused on every resend: never delivered."""
+    from proxy.views import CALLBACK_MAX_BODY
+
+    a, b, eprom_id = linked(world)
+    world.settle()
+    huge = dict(returned(eprom_id), formData=json.dumps({"q1": "x" * (CALLBACK_MAX_BODY + 1)}))
+    refused = world.call("PUT", "/api/PromsFormOrder", json=huge)
+    assert refused.status_code == 400 and refused.json()["success"] is False
+    large = dict(returned(eprom_id), formData=json.dumps({"q1": "x" * (3 << 20)}))
+    assert world.call("PUT", "/api/PromsFormOrder", json=large).json() == {"success": True}
+    world.settle()
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered", "Completed"]

@@ -2,19 +2,20 @@
 `python -m proxy COMMAND` and, through register(), as `eprox-harness proxy COMMAND`.
 
 The outbox commands work on the proxy's database directly, so they work whether the proxy runs or not;
-a running proxy picks up replayed deliveries within a second or so."""
+a running proxy picks up replayed deliveries within a second or so. They never create or change a database
+that is not the proxy's, and listing changes nothing at all."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
-from .config import DATABASE_NAME
+from .config import DATABASE_NAME, ProxyConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATES = ("pending", "failed", "dead", "done")
@@ -34,7 +35,7 @@ def add_commands(commands: "argparse._SubParsersAction") -> None:
                                               "for several use gunicorn, see docs/PROXY.md)")
     serve.add_argument("--config", metavar="FILE", help="configuration file (default: $EPROX_CONFIG)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free one)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000; 0: any free one)")
     serve.add_argument("--ready-file", metavar="PATH", help="once serving, write {\"url\", \"pid\"} here as JSON")
     serve.set_defaults(run=cmd_serve)
 
@@ -69,6 +70,17 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--config", metavar="FILE", help="the proxy's configuration file (its `database`)")
 
 
+def _port(text: str) -> int:
+    """A port number, or argparse's usage error: the socket layer would take 99999 as 34463 (modulo 65536)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
+
+
 class UsageError(Exception):
     pass
 
@@ -79,9 +91,9 @@ def database_path(args: argparse.Namespace, env=os.environ) -> Path:
         path = Path(args.database)
     elif getattr(args, "state_dir", None):
         path = Path(args.state_dir) / DATABASE_NAME
-    elif getattr(args, "config", None) or (env.get("EPROX_CONFIG") and not env.get("EPROX_DATABASE")):
+    elif getattr(args, "config", None) or env.get("EPROX_CONFIG"):
         path = _database_in(Path(args.config or env["EPROX_CONFIG"]), env)
-    elif env.get("EPROX_DATABASE"):
+    elif env.get("EPROX_DATABASE"):  # without a configuration file, relative to here, as the proxy takes it
         path = Path(env["EPROX_DATABASE"])
     else:
         raise UsageError("say which proxy: --database FILE, --state-dir DIR or --config FILE "
@@ -92,23 +104,39 @@ def database_path(args: argparse.Namespace, env=os.environ) -> Path:
 
 
 def _database_in(config: Path, env) -> Path:
-    """The `database` setting of a configuration file (EPROX_DATABASE overrides it), without needing the
-    secrets the rest of the file may take from the environment."""
-    if env.get("EPROX_DATABASE"):
-        return Path(env["EPROX_DATABASE"])
+    """Where the proxy configured by this file and the environment keeps its database: as the proxy itself
+    finds it (EPROX_DATABASE over the file's `database`, relative to the file)."""
+    from .settings import ConfigError, database_setting
     try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UsageError(f"{config}: cannot be read: {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("database"), str):
-        raise UsageError(f"{config}: has no `database` setting")
-    path = Path(data["database"]).expanduser()
-    return path if path.is_absolute() else config.resolve().parent / path
+        return database_setting(config, env)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
 
 
-def _store(args: argparse.Namespace):
+def _store(args: argparse.Namespace, *, write: bool):
+    """The proxy's store, only on a file that is the proxy's database: ProxyStore would make any SQLite file
+    (or an empty one) a proxy database. Listing opens it read-only, so it also works where the database
+    cannot be written (a read-only file system, a copy); replay needs to write."""
+    from .settings import not_a_proxy_database, read_only_uri, unwritable
     from .store import ProxyStore
-    return ProxyStore(database_path(args))
+    path = database_path(args)
+    if problem := not_a_proxy_database(path):
+        raise UsageError(f"{path}: {problem}")
+    if write and (problem := unwritable(path)):
+        raise UsageError(f"{path}: {problem}; replay needs to write it")
+    try:
+        return ProxyStore(path) if write else _reading_store(ProxyStore, read_only_uri(path))
+    except (OSError, sqlite3.Error) as err:
+        raise UsageError(f"{path}: cannot be opened ({err})") from None
+
+
+def _reading_store(store_class, uri: str):
+    """A store that only reads: opening a ProxyStore brings the database's schema up to date (tables,
+    migrations, indexes), which writes, and a read-only connection refuses even a write that changes nothing."""
+    class ReadingStore(store_class):
+        def _migrate(self) -> None:
+            pass
+    return ReadingStore(uri)
 
 
 def _run(fn, args: argparse.Namespace) -> int:
@@ -117,6 +145,11 @@ def _run(fn, args: argparse.Namespace) -> int:
     except UsageError as err:
         print(f"proxy: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except sqlite3.Error as err:  # e.g. locked for longer than the store waits
+        older = " (an older proxy's database is brought up to date when the proxy starts)" \
+            if "no such" in str(err) else ""
+        print(f"proxy: the database failed: {err}{older}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
@@ -124,7 +157,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, write=False)
     try:
         if args.state:
             rows = store.deliveries(args.state, args.registry)
@@ -157,7 +190,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, write=True)
     try:
         if args.all_dead:
             count = store.revive(None)
@@ -184,16 +217,25 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    from .settings import ConfigError, load_settings
+def usable_config(path: str | None) -> ProxyConfig:
+    """The configuration from `path` (or $EPROX_CONFIG) and the environment, as check-config checks it and as
+    the proxy needs it to start: the settings, and a database location it can use."""
+    from .settings import ConfigError, load_checked
     try:
-        config = load_settings(args.config)
+        return load_checked(path)
     except ConfigError as err:
-        print(f"proxy: the configuration is not usable:\n{err}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"the configuration is not usable:\n{err}") from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    return _run(_check_config, args)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = usable_config(args.config)
     print(f"ePROM: {config.eprom_url}")
     print(f"database: {config.database_path}")
-    print(f"lifetime: {config.lifetime.days} days; delivery timeout {config.delivery_timeout:g} s, "
+    print(f"lifetime: {config.lifetime / timedelta(days=1):g} days; delivery timeout {config.delivery_timeout:g} s, "
           f"{config.lane_width} in flight per registry")
     for registry in config.registries:
         forms = "every form" if registry.allowed_forms is None else f"{len(registry.allowed_forms)} form(s)"
@@ -208,14 +250,17 @@ def cmd_example_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .production import serve
-    from .settings import ConfigError, load_settings
+    return _run(_serve, args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .production import StartupError, serve
+    config = usable_config(args.config)
     try:
-        config = load_settings(args.config)
-    except ConfigError as err:
-        print(f"proxy: the configuration is not usable:\n{err}", file=sys.stderr)
-        return EXIT_USAGE
-    return serve(config, args.host, args.port, Path(args.ready_file) if args.ready_file else None)
+        return serve(config, args.host, args.port, Path(args.ready_file) if args.ready_file else None)
+    except StartupError as err:
+        print(f"proxy: {err}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

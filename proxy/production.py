@@ -2,11 +2,14 @@
 delivery pump running in this process. Used by `proxy serve` and by the WSGI entry (proxy/wsgi.py)."""
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -120,11 +123,28 @@ def write_ready_file(path: Path, info: dict) -> None:
     os.replace(temp, path)
 
 
+class StartupError(Exception):
+    """The proxy could not start; the message says why in one line."""
+
+
 def serve(config: ProxyConfig, host: str = "127.0.0.1", port: int = 8000, ready_file: Path | None = None) -> int:
     """Serve until SIGTERM or SIGINT with werkzeug's threaded server: one process. For several worker
-    processes run it under gunicorn instead (docs/PROXY.md)."""
-    proxy = ProductionProxy(config)
-    server = make_closing_server(host, port, proxy.app)
+    processes run it under gunicorn instead (docs/PROXY.md). The port is bound before the proxy starts, so
+    a port in use leaves no proxy half started (its pump running, "started" logged)."""
+    built: list[Callable] = []  # the proxy's app, once built; nothing is served before
+    said = io.StringIO()  # werkzeug prints why it cannot bind, and exits: said here in one line instead
+    try:
+        with contextlib.redirect_stderr(said):
+            server = make_closing_server(host, port, lambda environ, start_response: built[0](environ, start_response))
+    except (SystemExit, OSError, OverflowError) as err:
+        reason = said.getvalue().strip().splitlines()[:1] or [str(err)]
+        raise StartupError(f"cannot listen on {host}:{port}: {reason[0]}") from None
+    try:
+        proxy = ProductionProxy(config)
+    except (OSError, sqlite3.Error) as err:
+        server.server_close()
+        raise StartupError(f"cannot start on its database {config.database_path}: {err}") from None
+    built.append(proxy.app)
     stopping = threading.Event()
 
     def stop(signum, frame):

@@ -191,6 +191,15 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return config_from_dict(data, env=env, base_dir=base, source=source)
 
 
+def load_checked(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ProxyConfig:
+    """load_settings(), and the database's location checked too: what `check-config` checks, and a server
+    before it starts (else the proxy stops at its start with a traceback)."""
+    config = load_settings(path, env)
+    if problem := database_problem(config.database_path):
+        raise ConfigError([f"database {config.database_path}: {problem}"])
+    return config
+
+
 def resolve_database(value: str, base_dir: Path) -> Path:
     """The one rule for a relative database path, from the file's `database` or from EPROX_DATABASE alike:
     relative to the configuration file's directory (`base_dir`; without a file, the current directory)."""

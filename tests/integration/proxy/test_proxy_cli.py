@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 import yaml
 
 from proxy.cli import main, register
+from proxy.store import ProxyStore
 
 from proxy_world import REPO
 
@@ -124,3 +130,144 @@ def test_python_dash_m_proxy_checks_a_configuration_without_showing_secrets(tmp_
     bad = subprocess.run([sys.executable, "-m", "proxy", "check-config", "--config", str(config)], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "apiKeyEnv names REGISTRY_B_KEY, which is not set" in bad.stderr
+
+
+def config_file(tmp_path, database: str = "state/eprox.sqlite3", **extra) -> Path:
+    path = tmp_path / "etc" / "eprox.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump({"eprom": {"url": "http://127.0.0.1:9", "apiKey": "eprox-key"},
+                                    "database": database, **extra,
+                                    "registries": [{"name": "registry-a", "apiKey": "a-key",
+                                                    "callbackBaseUrl": "http://127.0.0.1:9"}]}))
+    return path
+
+
+def not_databases(tmp_path) -> dict[str, Path]:
+    """Files the outbox commands must not take for the proxy's database, nor turn into one."""
+    made = {"a text file": tmp_path / "notes.txt", "an empty file": tmp_path / "empty.sqlite3",
+            "another application's SQLite file": tmp_path / "other.sqlite3"}
+    made["a text file"].write_text("not a database\n")
+    made["an empty file"].touch()
+    with closing(sqlite3.connect(made["another application's SQLite file"])) as db:
+        db.execute("CREATE TABLE mine (a)")
+        db.commit()
+    return made
+
+
+@pytest.mark.parametrize("command", [["deliveries"], ["replay", "--all-dead"]], ids=lambda c: c[0])
+def test_the_outbox_commands_refuse_a_file_that_is_not_a_proxy_database_and_leave_it_alone(tmp_path, capsys,
+                                                                                          command):
+    """Before, a text file was a traceback, and an empty file or another application's SQLite database had
+    the proxy's whole schema written into it (WAL mode, a .locks directory beside it): "no deliveries"."""
+    for kind, path in not_databases(tmp_path).items():
+        before = path.read_bytes()
+        assert main([*command, "--database", str(path)]) == 2, kind
+        err = capsys.readouterr().err
+        problem = "not an SQLite file" if kind == "a text file" else "no deliveries table"
+        assert err == f"proxy: {path}: not an ePROX proxy database ({problem})\n", kind
+        assert path.read_bytes() == before, kind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite3", "notes.txt", "other.sqlite3"]
+
+
+@pytest.fixture
+def read_only_location(tmp_path):
+    """A directory on a read-only file system (a tmpfs mounted, then remounted read-only): needs root."""
+    place = tmp_path / "ro"
+    place.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(place)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a file system here (needs root)")
+    try:
+        yield place
+    finally:
+        subprocess.run(["umount", "-l", str(place)], check=True)
+
+
+def test_listing_works_on_a_read_only_file_system_and_replay_says_it_cannot(outbox, read_only_location, capsys):
+    """Before, both were a traceback (SQLite cannot make the shared-memory file a WAL database needs there,
+    and the store made its .locks directory first)."""
+    database = read_only_location / "eprox.sqlite3"
+    with closing(sqlite3.connect(outbox.config.database_path)) as source, closing(sqlite3.connect(database)) as copy:
+        source.backup(copy)
+    subprocess.run(["mount", "-o", "remount,ro", str(read_only_location)], check=True)
+    assert [d["state"] for d in listed(capsys, "--database", str(database))] == ["dead", "pending"]
+    assert main(["replay", "--database", str(database), "--all-dead"]) == 2
+    assert capsys.readouterr().err == (f"proxy: {database}: cannot be changed (on a read-only file system); "
+                                       "replay needs to write it\n")
+
+
+def test_a_relative_eprox_database_is_found_by_every_command_alike(tmp_path, monkeypatch, capsys):
+    """Relative to the configuration file, as the proxy takes it; before, the outbox commands took it
+    relative to the current directory (and found no database, or another one)."""
+    config = config_file(tmp_path, database="/nowhere/unused.sqlite3")
+    database = config.parent / "data" / "eprox.sqlite3"
+    database.parent.mkdir()
+    ProxyStore(database).close()
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("EPROX_CONFIG", str(config))
+    monkeypatch.setenv("EPROX_DATABASE", "data/eprox.sqlite3")
+    assert main(["check-config"]) == 0
+    assert f"database: {database}\n" in capsys.readouterr().out
+    assert listed(capsys) == []
+    assert main(["replay", "--all-dead"]) == 0 and "replaying 0" in capsys.readouterr().out
+    assert main(["deliveries", "--json", "--config", str(config)]) == 0
+    monkeypatch.delenv("EPROX_CONFIG")  # without a configuration file: relative to the current directory
+    assert main(["deliveries"]) == 2
+    assert capsys.readouterr().err == f"proxy: no proxy database at data/eprox.sqlite3\n"
+
+
+def database_places(tmp_path) -> dict[str, tuple[str, str]]:
+    """Database locations the proxy cannot use: the setting, and what check-config says of it."""
+    (tmp_path / "a-directory.sqlite3").mkdir()
+    text = not_databases(tmp_path)["a text file"]
+    other = tmp_path / "other.sqlite3"
+    return {"a directory": (str(tmp_path / "a-directory.sqlite3"), "is a directory"),
+            "under a file": (str(text / "eprox.sqlite3"), f"cannot be created: {text} is not a directory"),
+            "not SQLite": (str(text), "not an ePROX proxy database (not an SQLite file)"),
+            "another application's": (str(other), "not an ePROX proxy database (no deliveries table)"),
+            "in /proc": ("/proc/eprox.sqlite3", "cannot be created in /proc")}
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_a_database_the_proxy_cannot_use_is_refused_before_it_starts(tmp_path, monkeypatch, capsys, command):
+    """Before, check-config said it was fine and serve ended in a traceback (or, for another application's
+    SQLite file, wrote the proxy's tables into it)."""
+    for kind, (setting, problem) in database_places(tmp_path).items():
+        monkeypatch.setenv("EPROX_DATABASE", setting)
+        args = [command, "--config", str(config_file(tmp_path))] + (["--port", "0"] if command == "serve" else [])
+        assert main(args) == 2, kind
+        err = capsys.readouterr().err
+        assert err.startswith(f"proxy: the configuration is not usable:\ndatabase {setting}: {problem}"), (kind, err)
+        assert err.count("\n") == 2, err
+    with closing(sqlite3.connect(tmp_path / "other.sqlite3")) as db:
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["mine"]
+
+
+def test_check_config_shows_a_fractional_lifetime(tmp_path, capsys):
+    assert main(["check-config", "--config", str(config_file(tmp_path, lifetimeDays=0.5))]) == 0
+    assert "lifetime: 0.5 days;" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_serve_takes_only_a_port_number(tmp_path, capsys, port):
+    """Before, 99999 served on 34463 (modulo 65536) and -1 was an OverflowError traceback."""
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--config", str(config_file(tmp_path)), "--port", port])
+    assert caught.value.code == 2
+    assert f"argument --port: '{port}' is not a port number (0 to 65535)" in capsys.readouterr().err
+    assert not (tmp_path / "etc" / "state").exists()
+
+
+def test_serve_on_a_port_in_use_says_so_and_starts_nothing(tmp_path, capsys, caplog):
+    """Before, the proxy was built first: its pump started and "ePROX proxy started" was logged, then the bind
+    failed."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--config", str(config_file(tmp_path)), "--port", str(port)]) == 1
+    assert capsys.readouterr().err == f"proxy: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert "started" not in caplog.text
+    assert not (tmp_path / "etc" / "state").exists(), "no database made"

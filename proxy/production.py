@@ -44,6 +44,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def redact_logger(name: str) -> None:
+    """Mask national ids in whatever this logger itself writes (gunicorn's access and error logs, which do not
+    propagate to the root's handlers), through any handler it has now or gets later (gunicorn makes its
+    handlers anew when it reopens its logs): a filter on the logger, not on its handlers."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr with a redacting filter, unless the host (gunicorn, a test) already set logging up."""
     root = logging.getLogger()

@@ -409,8 +409,9 @@ def unwritable(path: Path) -> str | None:
     """Why the proxy's database at `path` cannot be changed (None: it can): SQLite also writes beside it."""
     for place in (path, path.parent):
         if not os.access(place, os.W_OK):
-            read_only_fs = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
-            return f"cannot be changed ({'on a read-only file system' if read_only_fs else f'{place}: no write permission'})"
+            if os.statvfs(place).f_flag & os.ST_RDONLY:
+                return "cannot be changed (on a read-only file system)"
+            return f"cannot be changed ({place}: no write permission)"
     return None
 
 

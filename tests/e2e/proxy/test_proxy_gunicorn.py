@@ -2,7 +2,8 @@
 one database, configured by a YAML file named in EPROX_CONFIG, on the system clock, in front of a fake
 ePROM. An order, a link, ePROM's callbacks and the fan-out of the answer to both registries; twelve
 registries ordering at once across the workers make one ePROM order; a clean exit on SIGTERM; and the
-whole log holds no national id and no answer."""
+whole log, gunicorn's access log included, holds no national id and no answer. An unusable configuration
+stops gunicorn before it forks a worker, with one message."""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,8 @@ import pytest
 import requests
 import yaml
 
-from proxy_world import REPO, eventually, fire, free_port, place
+from eprom_protocol.national_id import mask
+from proxy_world import REPO, eventually, fire, free_port, key_of, place
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +31,8 @@ def test_the_proxy_under_gunicorn_with_three_workers(tmp_path, eprom_side_factor
     config = tmp_path / "eprox.yaml"
     config.write_text(yaml.safe_dump(side.proxy_config("state/eprox.sqlite3")), encoding="utf-8")
     log_path = tmp_path / "gunicorn.log"
-    env = {**os.environ, "EPROX_CONFIG": str(config), "EPROX_WORKERS": "3", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "EPROX_CONFIG": str(config), "EPROX_WORKERS": "3", "PYTHONUNBUFFERED": "1",
+           "EPROX_ACCESS_LOG": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:proxy.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
@@ -56,6 +59,10 @@ def test_the_proxy_under_gunicorn_with_three_workers(tmp_path, eprom_side_factor
         b_id = place(url, "reg-b", patient).json()["id"]
         assert side.recorders["reg-b"].wait_for(lambda r: r.statuses(b_id) == ["Ordered"]), output()
         (eprom_order,) = side.orders(patient)
+        # a registry chooses its paths: a national id in one reaches the access log masked
+        document = requests.get(f"{url}/api/ExternalDocument/{patient}", timeout=10,
+                                headers={"Authorization": f"Basic {key_of('reg-a')}"})
+        assert document.status_code == 404
         side.answer(eprom_order["id"], {"comment": MARKER})
         for name, own in (("reg-a", a_id), ("reg-b", b_id)):
             recorder = side.recorders[name]
@@ -78,5 +85,26 @@ def test_the_proxy_under_gunicorn_with_three_workers(tmp_path, eprom_side_factor
     assert code == 0, output()
     text = output()
     assert "Booting worker" in text and text.count("ePROX proxy started") == 3, text
+    assert f"GET /api/ExternalDocument/{mask(patient)} HTTP/1.1\" 404" in text, text
     assert patient not in text and crowd not in text, "a national id in the log"
     assert MARKER not in text and "formData" not in text, "answer data in the log"
+
+
+def test_gunicorn_with_an_unusable_configuration_stops_before_forking_with_one_message(tmp_path):
+    """Before, every worker printed a traceback as it failed to boot (eight in all, each worker's exit hook
+    building the proxy a second time), and gunicorn exited 3."""
+    config = tmp_path / "eprox.yaml"
+    config.write_text(yaml.safe_dump({"eprom": {"url": "http://127.0.0.1:9", "apiKeyEnv": "EPROX_EPROM_API_KEY"},
+                                      "database": "state/eprox.sqlite3",
+                                      "registries": [{"name": "registry-a", "apiKeyEnv": "UNSET_REGISTRY_KEY",
+                                                      "callbackBaseUrl": "http://127.0.0.1:9"}]}))
+    env = {**os.environ, "EPROX_CONFIG": str(config), "EPROX_EPROM_API_KEY": "eprox-key"}
+    env.pop("UNSET_REGISTRY_KEY", None)
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "python:proxy.gunicorn_conf", "--bind",
+                          f"127.0.0.1:{free_port()}", "proxy.wsgi:app"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert run.returncode == 2, run.stderr
+    assert (f"proxy: the configuration is not usable:\n{config}: registries.0 (registry-a): apiKeyEnv names "
+            f"UNSET_REGISTRY_KEY, which is not set\n") in run.stderr
+    assert "Traceback" not in run.stderr and "Booting worker" not in run.stderr, run.stderr
+    assert not (tmp_path / "state").exists()

@@ -120,7 +120,8 @@ def test_python_dash_m_proxy_checks_a_configuration_without_showing_secrets(tmp_
     assert example.returncode == 0
     config.write_text(example.stdout)
     env = {"PATH": "/usr/bin:/bin", "EPROX_EPROM_API_KEY": "eprom-secret", "REGISTRY_A_KEY": "a-secret",
-           "REGISTRY_B_KEY": "b-secret", "PYTHONPATH": str(REPO)}
+           "REGISTRY_B_KEY": "b-secret", "PYTHONPATH": str(REPO),
+           "EPROX_DATABASE": str(tmp_path / "eprox.sqlite3")}  # check-config checks it can be made there
     ok = subprocess.run([sys.executable, "-m", "proxy", "check-config", "--config", str(config)], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr

@@ -3,7 +3,7 @@
 
 The outbox commands work on the proxy's database directly, so they work whether the proxy runs or not;
 a running proxy picks up replayed deliveries within a second or so. They never create or change a database
-that is not the proxy's, and listing changes nothing at all."""
+that is not the proxy's, and listing writes nothing into it."""
 from __future__ import annotations
 
 import argparse

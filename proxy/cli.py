@@ -125,18 +125,9 @@ def _store(args: argparse.Namespace, *, write: bool):
     if write and (problem := unwritable(path)):
         raise UsageError(f"{path}: {problem}; replay needs to write it")
     try:
-        return ProxyStore(path) if write else _reading_store(ProxyStore, read_only_uri(path))
+        return ProxyStore(path) if write else ProxyStore(read_only_uri(path), read_only=True)
     except (OSError, sqlite3.Error) as err:
         raise UsageError(f"{path}: cannot be opened ({err})") from None
-
-
-def _reading_store(store_class, uri: str):
-    """A store that only reads: opening a ProxyStore brings the database's schema up to date (tables,
-    migrations, indexes), which writes, and a read-only connection refuses even a write that changes nothing."""
-    class ReadingStore(store_class):
-        def _migrate(self) -> None:
-            pass
-    return ReadingStore(uri)
 
 
 def _run(fn, args: argparse.Namespace) -> int:

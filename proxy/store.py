@@ -333,7 +333,9 @@ class StoredCandidate(Candidate):
 
 
 class ProxyStore:
-    def __init__(self, path: Path | str, *, synchronous: str = "NORMAL"):
+    def __init__(self, path: Path | str, *, synchronous: str = "NORMAL", read_only: bool = False):
+        """read_only: for a connection that may only read (an operator's listing, a read-only file system):
+        the schema is taken as it is, never brought up to date (which writes)."""
         self.path = str(path)
         if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError("synchronous must be NORMAL, FULL or EXTRA")
@@ -346,7 +348,8 @@ class ProxyStore:
         self._schema_ready = False  # the write views refer to the tables: made once they exist
         plain = not (self.path.startswith("file:") or self.path == ":memory:")
         self._gate = WriteGate(Path(self.path + ".locks") / "write.lock") if plain else None
-        self._migrate()
+        if not read_only:
+            self._migrate()
 
     # --- connections and transactions ---------------------------------------------------
     def _db(self) -> sqlite3.Connection:

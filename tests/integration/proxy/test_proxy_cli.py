@@ -172,29 +172,41 @@ def test_the_outbox_commands_refuse_a_file_that_is_not_a_proxy_database_and_leav
 
 @pytest.fixture
 def read_only_location(tmp_path):
-    """A directory on a read-only file system (a tmpfs mounted, then remounted read-only): needs root."""
+    """A directory the proxy cannot write: on a read-only file system (a tmpfs mounted, then remounted
+    read-only) where that can be done (root), else without write permission (root ignores permissions).
+    Yields the directory, a function that makes it read-only, and why replay then refuses."""
     place = tmp_path / "ro"
     place.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(place)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a file system here (needs root)")
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(place)],
+                                                   capture_output=True).returncode == 0
+    if mounted:
+        lock = lambda: subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)  # noqa: E731
+        reason = "on a read-only file system"
+    else:
+        lock = lambda: place.chmod(0o555)  # noqa: E731
+        reason = f"{place}: no write permission"
     try:
-        yield place
+        yield place, lock, reason
     finally:
-        subprocess.run(["umount", "-l", str(place)], check=True)
+        if mounted:
+            subprocess.run(["umount", "-l", str(place)], check=True)
+        else:
+            place.chmod(0o755)
 
 
-def test_listing_works_on_a_read_only_file_system_and_replay_says_it_cannot(outbox, read_only_location, capsys):
+def test_listing_works_where_the_database_cannot_be_written_and_replay_says_it_cannot(outbox, read_only_location,
+                                                                                     capsys):
     """Before, both were a traceback (SQLite cannot make the shared-memory file a WAL database needs there,
     and the store made its .locks directory first)."""
-    database = read_only_location / "eprox.sqlite3"
+    place, lock, reason = read_only_location
+    database = place / "eprox.sqlite3"
     with closing(sqlite3.connect(outbox.config.database_path)) as source, closing(sqlite3.connect(database)) as copy:
         source.backup(copy)
-    subprocess.run(["mount", "-o", "remount,ro", str(read_only_location)], check=True)
+    lock()
     assert [d["state"] for d in listed(capsys, "--database", str(database))] == ["dead", "pending"]
     assert main(["replay", "--database", str(database), "--all-dead"]) == 2
-    assert capsys.readouterr().err == (f"proxy: {database}: cannot be changed (on a read-only file system); "
-                                       "replay needs to write it\n")
+    assert capsys.readouterr().err == f"proxy: {database}: cannot be changed ({reason}); replay needs to write it\n"
+    assert sorted(p.name for p in place.iterdir()) == ["eprox.sqlite3"], "nothing made beside it"
 
 
 def test_a_relative_eprox_database_is_found_by_every_command_alike(tmp_path, monkeypatch, capsys):

@@ -143,6 +143,10 @@ def _run(fn, args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _waits_behind(blocker: str, state: str) -> str:
+    return f"waits behind {state} {blocker}" if state != "pending" else f"waits behind {blocker}"
+
+
 def cmd_deliveries(args: argparse.Namespace) -> int:
     return _run(_deliveries, args)
 
@@ -154,11 +158,12 @@ def _deliveries(args: argparse.Namespace) -> int:
             rows = store.deliveries(args.state, args.registry)
         else:
             rows = [d for d in store.deliveries(None, args.registry) if d.state != "done"]
-        behind = store.waiting_behind_dead()
+        behind = store.waiting_behind()
     finally:
         store.close()
     if args.json:
-        print(json.dumps([{**d.as_json(), "waitsBehind": behind.get(d.id)} for d in rows], indent=2))
+        print(json.dumps([{**d.as_json(), "waitsBehind": behind[d.id][0] if d.id in behind else None}
+                          for d in rows], indent=2))
         return EXIT_OK
     if not rows:
         print("no deliveries" + (f" in state {args.state}" if args.state else " waiting or dead"))
@@ -167,7 +172,7 @@ def _deliveries(args: argparse.Namespace) -> int:
     table = [header] + [
         (d.id, d.registry, d.status, "failed" if d.failed else d.state, str(d.attempts),
          d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S") if d.state == "pending" else "-",
-         f"waits behind dead {behind[d.id]}" if d.id in behind else (d.last_error or "-")[:60])
+         _waits_behind(*behind[d.id]) if d.id in behind else (d.last_error or "-")[:60])
         for d in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -827,17 +827,18 @@ class ProxyStore:
                 total += db.execute(f"{sql} AND id IN ({','.join('?' * len(chunk))})", chunk).rowcount
             return total
 
-    def waiting_behind_dead(self) -> dict[str, str]:
-        """Pending deliveries that wait behind a dead one of their registry order (status before answer):
-        their id -> the dead one's, which a replay must bring through first."""
+    def waiting_behind(self) -> dict[str, tuple[str, str]]:
+        """Pending deliveries held back by an earlier one of their registry order that is not done (status
+        before answer): their id -> (that one's id, "dead", "failing" or "pending"). A dead one must be
+        replayed first; a failing one holds them until its retry gets through."""
         rows = self._db().execute(
-            """SELECT id, behind FROM (
-                   SELECT d.id, (SELECT e.id FROM deliveries e INDEXED BY deliveries_lane_open
-                                 WHERE e.registry_order = d.registry_order AND e.state != 'done'
-                                   AND e.state = 'dead' AND e.seq < d.seq ORDER BY e.seq LIMIT 1) AS behind
-                   FROM deliveries d WHERE d.state = 'pending')
-               WHERE behind IS NOT NULL""").fetchall()
-        return {r["id"]: r["behind"] for r in rows}
+            """SELECT d.id, b.id AS behind, b.state, b.attempts FROM deliveries d
+               JOIN deliveries b ON b.id = (SELECT e.id FROM deliveries e INDEXED BY deliveries_lane_open
+                                            WHERE e.registry_order = d.registry_order AND e.state != 'done'
+                                              AND e.seq < d.seq ORDER BY e.seq LIMIT 1)
+               WHERE d.state = 'pending'""").fetchall()
+        return {r["id"]: (r["behind"], "dead" if r["state"] == "dead" else "failing" if r["attempts"] else "pending")
+                for r in rows}
 
     def deliveries(self, state: str | None = None, registry: str | None = None,
                    ids: list[str] | None = None) -> list[Delivery]:

@@ -322,3 +322,25 @@ def test_a_callback_url_no_request_can_be_sent_to_is_a_failed_attempt_retried_wi
     (dead,) = world.deliveries(registry="registry-a")
     assert dead.state == "dead" and 20 < dead.attempts < 200
     listening.close()
+
+
+def test_the_listing_says_what_a_pending_delivery_waits_behind_while_that_one_is_still_failing(world, capsys):
+    """It showed as pending, 0 attempts, its next attempt in the past, and no hint why (only a dead one that
+    held it back was named)."""
+    recorder = world.recorders["registry-a"]
+    recorder.mode = "fail"
+    patient = world.add_patient()
+    world.order("registry-a", patient)
+    world.settle()  # the status fails once
+    (eprom_order,) = world.eprom_orders(patient)
+    world.answer(eprom_order["id"], {"q1": 1})
+    world.settle()
+    waiting = {d.status: d for d in world.deliveries(registry="registry-a")}
+    assert (waiting["Ordered"].attempts, waiting["Completed"].attempts) == (1, 0)
+    assert proxy_cli(["deliveries", "--state-dir", str(world.state_dir)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines[waiting["Completed"].id].endswith(f"waits behind failing {waiting['Ordered'].id}")
+    assert "waits behind" not in lines[waiting["Ordered"].id]
+    assert proxy_cli(["deliveries", "--state-dir", str(world.state_dir), "--json"]) == 0
+    listed = {d["status"]: d["waitsBehind"] for d in json.loads(capsys.readouterr().out)}
+    assert listed == {"Ordered": None, "Completed": waiting["Ordered"].id}

@@ -106,13 +106,16 @@ ORDER_STATUS_CALLBACK = {
         "apiKey": STRING,
         "formOrderId": UUID,
         "notificationChannel": _enum(NotificationChannel),
-        "timestamp": STRING,
-        "timestampUtc": STRING,
+        "timestamp": _opt(STRING),
+        "timestampUtc": _opt(STRING),
         "formOrderStatus": _enum(FormOrderStatus),
         "formOrderStatusErrorCode": _enum(FormOrderStatusErrorCode),
     },
 }
 
+# What ePROM may leave unset it may send as null (.NET): every field but the id, the key and the status takes
+# null, also inside lists and objects. The proxy refuses a callback that breaks these (docs/PROXY.md), so
+# they must never be stricter than what ePROM sends.
 RETURNED_FORM_CALLBACK = {
     "$id": "returned-form-callback",
     "type": "object",
@@ -123,31 +126,31 @@ RETURNED_FORM_CALLBACK = {
         "formData": _opt(STRING),
         "formOrderStatus": _enum(FormOrderStatus),
         "signedFormId": _opt(UUID),
-        "timestamp": STRING,
+        "timestamp": _opt(STRING),
         "timestampUtc": _opt(STRING),
         "scannedPaperId": _opt(STRING),
         "formDataWarnings": _opt({
             "type": "array",
             "items": {"type": "object", "required": ["fieldName", "warning"],
-                      "properties": {"fieldName": STRING, "warning": STRING}},
+                      "properties": {"fieldName": _opt(STRING), "warning": _opt(STRING)}},
         }),
         "notificationChannel": _opt(_enum(NotificationChannel)),
         "isPatientInitiated": _opt(BOOL),
         "patientInitiatedValues": _opt({
             "type": "object",
-            "properties": {"formId": UUID, "nationalId": STRING, "orderTimestamp": _opt(STRING),
+            "properties": {"formId": _opt(UUID), "nationalId": _opt(STRING), "orderTimestamp": _opt(STRING),
                            "orderTimestampUTC": _opt(STRING)},
         }),
         "formOrderEventLog": _opt({
             "type": "array",
             "items": {"type": "object", "required": ["eventType", "timestampUtc"],
                       "properties": {"eventType": _enum(FormOrderEventLogType),
-                                     "questionId": _opt(STRING), "timestampUtc": STRING}},
+                                     "questionId": _opt(STRING), "timestampUtc": _opt(STRING)}},
         }),
         "filledOutBy": _opt({
             "type": "object",
             "properties": {"filledOutByActNationalId": _opt(STRING),
-                           "filledOutByActType": _enum(FilledOutByActType)},
+                           "filledOutByActType": _opt(_enum(FilledOutByActType))},
         }),
     },
 }
@@ -159,7 +162,7 @@ MESSAGE_STATUS_CALLBACK = {
     "properties": {
         "apiKey": STRING,
         "messageToCitizenId": UUID,
-        "notificationChannel": _enum(NotificationChannel),
+        "notificationChannel": _opt(_enum(NotificationChannel)),
         "sentStatus": _enum(SentStatus),
     },
 }

@@ -28,14 +28,14 @@ ERROR = "Error"
 
 def sets_back(state: str, status: FormOrderStatus) -> bool:
     """Whether an update ePROM sends late would set an order back, so that it is passed on to no registry
-    (recorded, so a resend of it is known): any status after the answer or the expiry, a status other than
-    an answer after an Error (an order that failed stays failed: not active), Ordered after any other status
-    (it is always the first), and Expired after Completed. An answer after an expiry or an Error is passed
-    on: the answer is what the registries ordered."""
+    (recorded, so a resend of it is known): any status after the answer or the expiry, anything but an answer
+    after an Error (an order that failed stays failed: not active; an Expired would make it active again),
+    Ordered after any other status (it is always the first), and Expired after Completed. An answer after an
+    expiry or an Error is passed on: the answer is what the registries ordered."""
     if status is FormOrderStatus.Completed:
         return state == FormOrderStatus.Completed.name
     if status is FormOrderStatus.Expired:
-        return state in (FormOrderStatus.Completed.name, FormOrderStatus.Expired.name)
+        return state in (FormOrderStatus.Completed.name, FormOrderStatus.Expired.name, ERROR)
     if state in (FormOrderStatus.Completed.name, FormOrderStatus.Expired.name, ERROR):
         return True
     return status is FormOrderStatus.Ordered and state != PENDING

@@ -302,6 +302,8 @@ class KeepAliveClient:
         try:
             return self._call(method, url, body, headers, timeout=timeout, max_answer=max_answer)
         except (ValueError, TypeError) as err:  # the URL, before any connection (UnicodeError is a ValueError)
+            if not _unsendable_as_given(err):
+                raise
             raise _unsendable(err) from None
 
     def _call(self, method: str, url: str, body: Any, headers: dict[str, str], *, timeout: float | None,
@@ -345,7 +347,7 @@ class KeepAliveClient:
                     raise _too_late(timeout)
             except (OSError, http.client.HTTPException, ValueError, TypeError) as err:
                 connection.close()
-                if isinstance(err, (ValueError, TypeError)):
+                if _unsendable_as_given(err):
                     raise _unsendable(err) from None
                 if watch.fired:
                     raise _too_late(timeout) from err
@@ -375,6 +377,12 @@ def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
 
 def _too_late(timeout: float) -> TimeoutError:
     return TimeoutError(f"no complete answer within {timeout:g} s")
+
+
+def _unsendable_as_given(err: BaseException) -> bool:
+    """A ValueError or TypeError from building the request, not a failure of the connection: a certificate
+    that does not verify is an ssl error (an OSError) that is also a ValueError."""
+    return isinstance(err, (ValueError, TypeError)) and not isinstance(err, OSError)
 
 
 def _unsendable(err: BaseException) -> UnsendableRequest:

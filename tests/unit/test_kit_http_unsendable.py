@@ -71,3 +71,33 @@ def test_an_eprom_key_no_request_can_carry_is_a_502_for_the_registry_and_an_erro
     assert reply.status is None and reply.error.startswith("UnsendableRequest")
     assert "no request to ePROM can be made with the proxy's ePROM URL and key" in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_a_certificate_that_does_not_verify_is_a_connection_failure_not_an_unsendable_request():
+    """ssl's verification error is a ValueError too: it was reported as a request that cannot be sent (the
+    checker told a registry team to look at its URL; the proxy logged that its configuration was wrong)."""
+    import ssl
+
+    import trustme
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)  # a CA nobody here trusts
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def handshake():
+        conn, _ = server.accept()
+        try:
+            context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=handshake)
+    thread.start()
+    exchange = Transport("ePROX", SimClock(), timeout=5).send("PUT", f"https://127.0.0.1:{server.getsockname()[1]}/",
+                                                              {})
+    thread.join()
+    server.close()
+    assert exchange.status is None
+    assert exchange.error.startswith("SSLCertVerificationError: ") and "certificate verify failed" in exchange.error

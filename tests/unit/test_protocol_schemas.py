@@ -154,7 +154,7 @@ def test_optional_fields_are_optional():
     ("formorder-request", GUIDE_ORDER, "physicalAddress", "Testeveien 1",
      "physicalAddress: must be of type object or null, not string"),
     ("order-status-callback", GUIDE_STATUS_ORDERED, "apiKey", None, "apiKey: must be of type string, not null"),
-    ("order-status-callback", GUIDE_STATUS_ORDERED, "timestamp", 20230329, "timestamp: must be of type string, not integer"),
+    ("order-status-callback", GUIDE_STATUS_ORDERED, "timestamp", 20230329, "timestamp: must be of type string or null, not integer"),
     ("returned-form-callback", RETURNED_FORM, "formData", {"q1": 3},
      "formData: must be of type string or null, not object"),
     ("returned-form-callback", RETURNED_FORM, "isPatientInitiated", 1.5,
@@ -168,7 +168,7 @@ def test_nested_wrong_type_names_the_path():
     body = copy.deepcopy(RETURNED_FORM)
     body["formDataWarnings"][0]["fieldName"] = 7
     assert violations("returned-form-callback", body) == [
-        "formDataWarnings.0.fieldName: must be of type string, not integer"]
+        "formDataWarnings.0.fieldName: must be of type string or null, not integer"]
     body = {**GUIDE_ORDER, "physicalAddress": {**PHYSICAL_ADDRESS, "postalCode": 1234}}
     assert violations("formorder-request", body) == [
         "physicalAddress.postalCode: must be of type string or null, not integer"]
@@ -302,3 +302,22 @@ def test_field_violations_are_exactly_the_full_checks_sentences_about_those_fiel
             body[name] = data.draw(_JSON, label=f"{name} value")
     expected = [p for p in violations(schema_id, body) if p.split(":")[0] in fields]
     assert field_violations(schema_id, body, fields) == expected
+
+
+@pytest.mark.parametrize("schema_id, body, path", [
+    ("order-status-callback", GUIDE_STATUS_ORDERED, ("timestamp",)),
+    ("order-status-callback", GUIDE_STATUS_ORDERED, ("timestampUtc",)),
+    ("returned-form-callback", RETURNED_FORM, ("timestamp",)),
+    ("returned-form-callback", RETURNED_FORM, ("formDataWarnings", 0, "fieldName")),
+    ("returned-form-callback", RETURNED_FORM, ("filledOutBy", "filledOutByActType")),
+])
+def test_a_callback_field_ePROM_may_leave_unset_may_be_null(schema_id, body, path):
+    """.NET sends null for what it leaves unset; the proxy refuses a callback its schema refuses, and one
+    refused is never delivered (an Error with null timestamps was a 400 for ever)."""
+    body = copy.deepcopy(body)
+    target = body
+    for step in path[:-1]:
+        target = target[step]
+    assert path[-1] in target, "the example has the field"
+    target[path[-1]] = None
+    assert violations(schema_id, body) == []

@@ -86,7 +86,7 @@ class ModelOrder:
         if status == "Completed":
             return True
         if status == "Expired":
-            return self.state not in ("Completed", "Expired")
+            return self.state not in ("Completed", "Expired", "Error")
         if self.state in ("Completed", "Expired", "Error"):
             return False
         return status != "Ordered" or self.state == "Pending"

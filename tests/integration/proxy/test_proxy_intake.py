@@ -264,6 +264,21 @@ def test_updates_that_would_set_an_order_back_reach_no_registry_and_an_answer_al
     assert world.recorders["registry-b"].statuses(late[expired]) == ["Ordered", "Expired", "Completed"]
 
 
+def test_an_expired_after_an_error_does_not_make_the_order_active_again(world):
+    patient = world.add_patient(reachable=[])
+    own = world.order("registry-a", patient)["id"]
+    (eprom_order,) = world.eprom_orders(patient)
+    world.settle()  # ePROM's Error: the patient cannot be reached
+    assert world.recorders["registry-a"].statuses(own) == ["Error"]
+    assert world.call("PUT", "/api/PromsFormOrder", json=returned(eprom_order["id"], "Expired")).json() == \
+        {"success": True}
+    late = world.order("registry-b", patient)["id"]
+    world.settle()
+    assert world.recorders["registry-a"].statuses(own) == ["Error"]
+    assert len(world.eprom_orders(patient)) == 2, "an Error order is not active: the next order is a new one"
+    assert world.recorders["registry-b"].statuses(late) == ["Error"]  # its own order's
+
+
 def test_an_ordered_after_an_error_does_not_make_the_order_active_again(world):
     patient = world.add_patient()
     own = world.order("registry-a", patient)["id"]

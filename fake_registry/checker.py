@@ -27,6 +27,8 @@ from fake_eprom.forms import default_catalog
 from proxy.config import ProxyConfig, RegistryAccount
 from proxy.gateways import HttpRegistries
 from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH, Reply
+from proxy.settings import key_problem, url_problem
+from proxy.store import delivery_id
 from service_kit.clock import Clock, SystemClock
 from service_kit.http import Transport
 
@@ -66,30 +68,44 @@ class Result:
                 "reason": self.reason, "status": self.status, "seconds": round(self.seconds, 3)}
 
 
+#: The orders the callbacks are about, in the order --order-id gives them.
+ORDER_ROLES = ("answered", "expired", "failed")
+
+
 @dataclass(frozen=True)
 class Ids:
-    """The ids the callbacks are about: the team's own (orders their system placed through ePROX), or made up."""
+    """The ids the callbacks are about: the team's own (orders their system placed through ePROX), or made up.
+    Each order gets what one order could get from ePROX: Ordered then the answer (twice: a retry); Ordered
+    then Expired; Error."""
 
     answered_order: str
     expired_order: str
+    failed_order: str
     message: str
     made_up: frozenset[str]
+
+    @property
+    def orders(self) -> list[str]:
+        return [self.answered_order, self.expired_order, self.failed_order]
 
 
 def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id: str | None,
                    timeout: float) -> list[str]:
-    """What is wrong with the checker's arguments, as sentences (empty: nothing)."""
+    """What is wrong with the checker's arguments, as sentences (empty: nothing); the URL and the key by the
+    proxy's own rules for a registry's callback URL and key."""
     problems = []
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        problems.append(f"URL: {base_url!r} is not an http:// or https:// base URL (the registry's ApiBaseUrl, "
-                        "e.g. https://registry.example/eprox)")
-    if not api_key.strip():
+    if problem := url_problem(base_url):
+        problems.append(f"URL: {problem} (the registry's ApiBaseUrl, e.g. https://registry.example/eprox)")
+    elif urlsplit(base_url).query or urlsplit(base_url).fragment:
+        problems.append("URL: has a query or a fragment; give the base the callback paths are added to")
+    if not api_key:
         problems.append("--api-key: must not be empty")
-    if len(order_ids) > 2:
-        problems.append(f"--order-id: at most two (the answered and the expired order), not {len(order_ids)}")
+    elif problem := key_problem(api_key):
+        problems.append(f"--api-key: {problem}")
+    if len(order_ids) > len(ORDER_ROLES):
+        problems.append(f"--order-id: at most {len(ORDER_ROLES)} ({', '.join(ORDER_ROLES)}), not {len(order_ids)}")
     elif len(set(order_ids)) < len(order_ids):
-        problems.append("--order-id: the answered and the expired order must be two different orders")
+        problems.append(f"--order-id: the {', '.join(ORDER_ROLES)} orders must be different orders")
     for given, name in [(i, "--order-id") for i in order_ids] + [(message_id, "--message-id")]:
         if given is not None and not UUID_RE.match(given):
             problems.append(f"{name}: {national_id.mask_in_text(given)!r} is not a uuid (ePROX's ids are uuids)")
@@ -102,15 +118,15 @@ def choose_ids(order_ids: list[str], message_id: str | None, rng: random.Random)
     def made() -> str:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    answered = order_ids[0] if order_ids else made()
-    expired = order_ids[1] if len(order_ids) > 1 else made()
+    orders = [order_ids[n] if n < len(order_ids) else made() for n in range(len(ORDER_ROLES))]
     message = message_id or made()
-    return Ids(answered, expired, message,
-               frozenset(i for i in (answered, expired, message) if i not in order_ids and i != message_id))
+    return Ids(*orders, message, frozenset(i for i in (*orders, message) if i not in order_ids and i != message_id))
 
 
 def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Check]:
-    """The callbacks, in the order ePROX could send them: statuses, then the answer (twice), then the rest."""
+    """The callbacks in an order ePROX could send them, each with the X-Delivery-Id ePROX would give it; the
+    forged ones first (with ids of their own), so that a registry cannot take them for resends of genuine
+    ones it has processed."""
     numbers = OrderingSystem("ePROX", api_key, "-", channel_format="number")
     names = OrderingSystem("ePROX", api_key, "-", channel_format="name")
     digital, none = NotificationChannel.Helsenorge, NotificationChannel.None_
@@ -121,10 +137,11 @@ def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Chec
         return callbacks.order_status_body(system=system, order_id=order, channel=channel, status=state,
                                            error_code=code, timestamp=now)
 
-    def delivery_id() -> str:
+    def forged_id() -> str:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    ordered = status(numbers, ids.answered_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital)
+    failed = status(numbers, ids.failed_order, FormOrderStatus.Error, FormOrderStatusErrorCode.PatientUnreachable,
+                    none)
     answer = callbacks.completed_body(
         system=numbers, order_id=ids.answered_order, channel=digital, answered_at=now,
         form_data=json.dumps(form_data_for(rng.getrandbits(32), ids.answered_order, rand12), ensure_ascii=False),
@@ -132,31 +149,34 @@ def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Chec
         events=callbacks.filling_events([q.id for q in rand12.questions], now, now, signed=False),
         filled_out_by=callbacks.filled_out_by(given=None, on_behalf_of=False, recipient_national_id="",
                                               representative=None, on_paper=False))
-    answer_id = delivery_id()
+    completed = delivery_id(ids.answered_order, FormOrderStatus.Completed.name)
     return [
+        Check("forged-api-key", "Error carrying another apiKey (a third order)", FORM_ORDER_PATH,
+              {**failed, "apiKey": f"not-{api_key}"}, forged_id(), genuine=False, same_as="status-error"),
+        Check("forged-no-api-key", "Error without an apiKey", FORM_ORDER_PATH,
+              {k: v for k, v in failed.items() if k != "apiKey"}, forged_id(), genuine=False,
+              same_as="status-error"),
+        Check("status-error", "Error / PatientUnreachable, channel None (the third order)", FORM_ORDER_PATH,
+              failed, delivery_id(ids.failed_order, FormOrderStatus.Error.name)),
         Check("status-ordered", "Ordered, notificationChannel as a number (today's ePROM)", FORM_ORDER_PATH,
-              ordered, delivery_id()),
-        Check("status-channel-name", "Ordered, notificationChannel as a name (the guide's older examples)",
-              FORM_ORDER_PATH, status(names, ids.answered_order, FormOrderStatus.Ordered,
-                                      FormOrderStatusErrorCode.None_, digital), delivery_id()),
+              status(numbers, ids.answered_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital),
+              delivery_id(ids.answered_order, FormOrderStatus.Ordered.name)),
+        Check("status-channel-name", "Ordered, notificationChannel as a name (the guide's older examples; a "
+              "second order)", FORM_ORDER_PATH,
+              status(names, ids.expired_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital),
+              delivery_id(ids.expired_order, FormOrderStatus.Ordered.name)),
         Check("answer-completed", "Completed: formData as a JSON string, the event log, filledOutBy",
-              FORM_ORDER_PATH, answer, answer_id),
+              FORM_ORDER_PATH, answer, completed),
         Check("answer-resent", "the same Completed again, same X-Delivery-Id (a retry after a lost reply)",
-              FORM_ORDER_PATH, answer, answer_id),
-        Check("status-error", "Error / PatientUnreachable, channel None (another order)", FORM_ORDER_PATH,
-              status(numbers, ids.expired_order, FormOrderStatus.Error, FormOrderStatusErrorCode.PatientUnreachable,
-                     none), delivery_id()),
-        Check("answer-expired", "Expired: no formData, the order's expiryDate passed (another order)",
+              FORM_ORDER_PATH, answer, completed),
+        Check("answer-expired", "Expired: no formData, the order's expiryDate passed (the second order)",
               FORM_ORDER_PATH, callbacks.expired_body(system=numbers, order_id=ids.expired_order, channel=digital,
-                                                      expired_at=now), delivery_id()),
+                                                      expired_at=now),
+              delivery_id(ids.expired_order, FormOrderStatus.Expired.name)),
         Check("message-sent", "MessageToCitizen Sent", MESSAGE_PATH,
               callbacks.message_status_body(system=numbers, message_id=ids.message, channel=digital,
-                                            status=SentStatus.Sent), delivery_id()),
-        Check("forged-api-key", "Ordered carrying another apiKey", FORM_ORDER_PATH,
-              {**ordered, "apiKey": f"not-{api_key}"}, delivery_id(), genuine=False, same_as="status-ordered"),
-        Check("forged-no-api-key", "Ordered without an apiKey", FORM_ORDER_PATH,
-              {k: v for k, v in ordered.items() if k != "apiKey"}, delivery_id(), genuine=False,
-              same_as="status-ordered"),
+                                            status=SentStatus.Sent),
+              delivery_id(ids.message, SentStatus.Sent.name)),
     ]
 
 
@@ -207,14 +227,14 @@ def run_checks(base_url: str, api_key: str, *, order_ids: list[str] = (), messag
     now = (clock or SystemClock()).now().replace(microsecond=0)
     account = RegistryAccount("registry under test", api_key, base_url)
     gateway = HttpRegistries(Transport("ePROX", clock or SystemClock(), timeout=timeout))
-    acknowledged: dict[str, bool] = {}
-    results = []
+    replies = []
     for check in plan(api_key, ids, now, rng):
         started = time.monotonic()
-        reply = gateway.deliver(account, check.path, check.body, check.delivery_id)
-        result = judge(check, reply, time.monotonic() - started, timeout, acknowledged)
-        acknowledged[check.name] = reply.acknowledged
-        results.append(result)
+        replies.append((check, gateway.deliver(account, check.path, check.body, check.delivery_id),
+                        time.monotonic() - started))
+    acknowledged = {check.name: reply.acknowledged for check, reply, _ in replies}
+    results = [judge(check, reply, seconds, timeout, acknowledged) for check, reply, seconds in replies]
+    for result in results:
         on_result(result)
     return ids, results
 

@@ -76,8 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     checker.add_argument("url", metavar="URL", help="the registry's callback base URL (its ApiBaseUrl at ePROX)")
     checker.add_argument("--api-key", required=True, help="the registry's apiKey at ePROX (callbacks carry it)")
     checker.add_argument("--order-id", action="append", default=[], metavar="ID",
-                         help="an order id your system holds (from an order it placed through ePROX); give it "
-                              "twice for the answered and the expired order. Default: made up")
+                         help="an order id your system holds (from an order it placed through ePROX); up to "
+                              "three: the answered, the expired and the failed order. Default: made up")
     checker.add_argument("--message-id", metavar="ID", help="a message id your system holds (default: made up)")
     checker.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                          help="how long to wait for each answer (default: ePROX's, 15)")
@@ -242,7 +242,7 @@ def cmd_check_callbacks(args: argparse.Namespace) -> int:
                               timeout=timeout, seed=args.seed, on_result=show)
     ok = passed(results)
     if args.json:
-        print(json.dumps({"url": args.url, "passed": ok, "orderIds": [ids.answered_order, ids.expired_order],
+        print(json.dumps({"url": args.url, "passed": ok, "orderIds": ids.orders,
                           "messageId": ids.message, "madeUp": sorted(ids.made_up),
                           "results": [r.as_json() for r in results]}, indent=2))
         return EXIT_OK if ok else EXIT_FAILED
@@ -250,7 +250,7 @@ def cmd_check_callbacks(args: argparse.Namespace) -> int:
     _say(f"{count} of {len(results)} checks passed.")
     if ids.made_up and any(r.verdict is not Verdict.PASSED and r.check.genuine for r in results):
         _say("The checker made up the order and message ids; if your system refuses callbacks for ids it does "
-             "not hold, give it some that it holds: --order-id ID --order-id ID --message-id ID.")
+             "not hold, give it some that it holds: --order-id ID (up to three times) --message-id ID.")
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -300,18 +300,18 @@ def _secret(entry: dict, where: str, env: Mapping[str, str], problems: list[str]
         value = env.get(entry["apiKeyEnv"], "")
         if not value:
             problems.append(f"{where}: apiKeyEnv names {entry['apiKeyEnv']}, which is not set")
-        elif problem := _key_problem(value):
+        elif problem := key_problem(value):
             problems.append(f"{where}: apiKey (from {entry['apiKeyEnv']}): {problem}")
         return value
     if "apiKey" not in entry:
         problems.append(f"{where}: apiKey (or apiKeyEnv) is required")
         return ""
-    if problem := _key_problem(entry["apiKey"]):
+    if problem := key_problem(entry["apiKey"]):
         problems.append(f"{where}: apiKey: {problem}")
     return entry["apiKey"]
 
 
-def _key_problem(key: str) -> str | None:
+def key_problem(key: str) -> str | None:
     """Why a key cannot travel as it is in `Authorization: Basic <key>` (ePROX's own at ePROM; a registry's to
     the proxy), or None. Refused rather than trimmed: a key the operator did not mean is better found now than
     at ePROM. Never says what the key is."""

@@ -15,7 +15,8 @@ from harness.cli import main
 from service_kit.server import LiveServer
 
 KEY = "registry-under-test-key"
-ORDER_IDS = ["0b6c4f5e-9d1a-4c33-8f0e-3a2b1c0d9e8f", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"]
+ORDER_IDS = ["0b6c4f5e-9d1a-4c33-8f0e-3a2b1c0d9e8f", "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+             "3c2b1a09-8f7e-4d6c-9b5a-493827160514"]
 MESSAGE_ID = "7c6b5a49-3827-4615-a4b3-c2d1e0f9a8b7"
 FIXED = type("FixedClock", (), {"simulated": False, "now": lambda self: datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)})()
 
@@ -27,6 +28,7 @@ class Registry:
         self.misbehave = misbehave
         self.received: list[dict] = []
         self.seen_deliveries: set[str] = set()
+        self.history: dict[str, list[str]] = {}
         self.release = threading.Event()
         app = Flask(__name__)
         app.add_url_rule("/eprox/api/PromsFormOrder", "orders", self.receive, methods=["PUT"])
@@ -53,6 +55,12 @@ class Registry:
             self.release.wait(timeout=30)  # held until the test ends: longer than the checker waits
         if self.misbehave == "channel-numbers-only" and isinstance(body.get("notificationChannel"), str):
             return jsonify(success=False, message="notificationChannel must be a number")
+        if self.misbehave == "strict-about-order-history" and body.get("apiKey") == KEY:
+            order, status = body.get("formOrderId"), body.get("formOrderStatus")
+            history = self.history.setdefault(order, [])
+            if status in history and delivery not in self.seen_deliveries or "Error" in history:
+                return jsonify(success=False, message="not a status this order can get now"), 409
+            history.append(status)
         if self.misbehave == "not-idempotent" and delivery in self.seen_deliveries:
             return jsonify(success=False, message="already received"), 409
         self.seen_deliveries.add(delivery)
@@ -84,7 +92,7 @@ def verdicts(results) -> dict[str, Verdict]:
 def test_a_conforming_registry_passes_every_check_and_the_command_exits_0(registry_factory, capsys):
     registry = registry_factory()
     assert main(["check-callbacks", registry.url, "--api-key", KEY, "--order-id", ORDER_IDS[0],
-                 "--order-id", ORDER_IDS[1], "--message-id", MESSAGE_ID]) == 0
+                 "--order-id", ORDER_IDS[1], "--order-id", ORDER_IDS[2], "--message-id", MESSAGE_ID]) == 0
     out = capsys.readouterr().out
     assert "9 of 9 checks passed." in out
     assert "FAIL" not in out and "made up" not in out
@@ -117,6 +125,17 @@ def test_what_the_checker_sends_is_what_eprox_sends(registry_factory):
     assert by_name["status-ordered"]["body"]["notificationChannel"] == 1
     ids = [got["deliveryId"] for got in registry.received]
     assert len(set(ids)) == len(ids) - 1
+    # as ePROX gives them: <the registry's order id>.<status>, one per order and status; one order each
+    # gets what one order could get (Ordered, then its answer or its expiry; or an Error)
+    genuine = [(got["body"].get("formOrderId") or got["body"]["messageToCitizenId"], got["body"].get(
+        "formOrderStatus") or got["body"]["sentStatus"], got["deliveryId"])
+        for r, got in zip(results, registry.received) if r.check.genuine]
+    assert all(delivery == f"{order}.{status}" for order, status, delivery in genuine)
+    statuses: dict[str, list[str]] = {}
+    for order, status, _ in genuine:
+        statuses.setdefault(order, []).append(status)
+    assert sorted(statuses.values()) == sorted([["Ordered", "Completed", "Completed"], ["Ordered", "Expired"],
+                                                ["Error"], ["Sent"]])
 
 
 def test_the_same_seed_sends_the_same_callbacks(registry_factory):
@@ -179,14 +198,17 @@ def test_an_unreachable_registry_is_reported_not_raised(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["ftp://registry.example", "--api-key", KEY], "URL: 'ftp://registry.example' is not an http:// or https://"),
-    (["http://127.0.0.1:9/x", "--api-key", " "], "--api-key: must not be empty"),
+    (["ftp://registry.example", "--api-key", KEY], "URL: is not an http:// or https:// URL"),
+    (["http://127.0.0.1:9/x", "--api-key", ""], "--api-key: must not be empty"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", "26670271527"],
      "--order-id: '266702*****' is not a uuid"),
-    (["http://127.0.0.1:9/x", "--api-key", KEY] + ["--order-id", ORDER_IDS[0]] * 2,
-     "--order-id: the answered and the expired order must be two different orders"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--order-id", ORDER_IDS[1],
-      "--order-id", MESSAGE_ID], "--order-id: at most two"),
+      "--order-id", ORDER_IDS[2], "--order-id", MESSAGE_ID], "--order-id: at most 3 (answered, expired, failed)"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY] + ["--order-id", ORDER_IDS[0]] * 2,
+     "--order-id: the answered, expired, failed orders must be different orders"),
+    (["http://[::1", "--api-key", KEY], "URL: has an unusable host"),
+    (["http://127.0.0.1:99999/x", "--api-key", KEY], "URL: "),
+    (["http://127.0.0.1:9/x", "--api-key", "with space"], "--api-key: contains a line break, a space"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--message-id", "x"], "--message-id: 'x' is not a uuid"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--timeout", "nan"], "--timeout: nan is not a number of seconds"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--timeout", "0"], "--timeout: 0 is not a number of seconds"),
@@ -199,3 +221,11 @@ def test_bad_arguments_exit_2_with_the_reason_and_send_nothing(registry_factory,
     assert message in captured.err and captured.out == ""
     assert "26670271527" not in captured.err
     assert registry.received == []
+
+
+def test_a_registry_that_treats_an_error_as_final_and_refuses_a_second_ordered_still_passes(registry_factory):
+    """The checker sends only what ePROX could send one order: it sent Ordered twice for one order under two
+    delivery ids, and Error then Expired for another, which a strict registry rightly refuses."""
+    registry = registry_factory("strict-about-order-history")
+    _, results = run_checks(registry.url, KEY, order_ids=ORDER_IDS, message_id=MESSAGE_ID)
+    assert {name: v for name, v in verdicts(results).items() if v is not Verdict.PASSED} == {}

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from service_kit.clock import SimClock
-from service_kit.http import KeepAliveClient, Transport, UnsendableRequest, describe_error
+from service_kit.http import Exchange, KeepAliveClient, Transport, UnsendableRequest, describe_error
 
 SECRET = "eprox-key-at-eprom"
 
@@ -41,21 +41,32 @@ def test_a_request_that_cannot_be_sent_is_an_http_failure_that_quotes_nothing(li
     assert SECRET not in exchange.error
 
 
-def test_an_answer_that_is_not_http_is_described_without_its_bytes():
+def one_connection(scheme: str, serve) -> Exchange:
+    """A PUT to a server that takes one connection and hands it to serve(conn); what the client made of it."""
     server = socket.create_server(("127.0.0.1", 0))
 
-    def answer_garbage():
+    def accept():
         conn, _ = server.accept()
-        conn.recv(65536)
-        conn.sendall(b'{"success": true, "echo": "26073941651"}\r\n\r\n')
-        conn.close()
+        try:
+            serve(conn)
+        finally:
+            conn.close()
 
-    thread = threading.Thread(target=answer_garbage)
+    thread = threading.Thread(target=accept)
     thread.start()
-    exchange = Transport("ePROX", SimClock(), timeout=5).send("PUT", f"http://127.0.0.1:{server.getsockname()[1]}/",
+    exchange = Transport("ePROX", SimClock(), timeout=5).send("PUT", f"{scheme}://127.0.0.1:{server.getsockname()[1]}/",
                                                               {})
     thread.join()
     server.close()
+    return exchange
+
+
+def test_an_answer_that_is_not_http_is_described_without_its_bytes():
+    def answer_garbage(conn):
+        conn.recv(65536)
+        conn.sendall(b'{"success": true, "echo": "26073941651"}\r\n\r\n')
+
+    exchange = one_connection("http", answer_garbage)
     assert exchange.error == "BadStatusLine: the answer was not HTTP/1.x"
     assert describe_error(http.client.UnknownProtocol("HTTP/9 26073941651")) == \
         "UnknownProtocol: the answer was not HTTP/1.x"
@@ -82,22 +93,13 @@ def test_a_certificate_that_does_not_verify_is_a_connection_failure_not_an_unsen
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(context)  # a CA nobody here trusts
-    server = socket.create_server(("127.0.0.1", 0))
 
-    def handshake():
-        conn, _ = server.accept()
+    def handshake(conn):
         try:
             context.wrap_socket(conn, server_side=True)
         except (ssl.SSLError, OSError):
             pass
-        finally:
-            conn.close()
 
-    thread = threading.Thread(target=handshake)
-    thread.start()
-    exchange = Transport("ePROX", SimClock(), timeout=5).send("PUT", f"https://127.0.0.1:{server.getsockname()[1]}/",
-                                                              {})
-    thread.join()
-    server.close()
+    exchange = one_connection("https", handshake)
     assert exchange.status is None
     assert exchange.error.startswith("SSLCertVerificationError: ") and "certificate verify failed" in exchange.error

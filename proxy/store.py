@@ -479,11 +479,13 @@ class ProxyStore:
         """The orders of a form for the same recipient about the same person (on_behalf_of: the person the
         form is about, if not the recipient), placed after `since`, that have not ended by `now` (by their
         stored end, purged or not: an order whose end passed while no proxy ran is not purged yet) and are
-        not test-mode orders (nobody hears of those)."""
+        not test-mode orders (nobody hears of those). The index is named: given the end's condition, SQLite
+        picked the lifetime index and read every order not yet ended (seconds per order at 10^6 orders)."""
         rows = self._db().execute(
             """SELECT o.seq, o.key, o.ordered_at, o.state, o.order_reply,
                       group_concat(r.registry, char(31)) AS linked
-               FROM eprom_orders o LEFT JOIN registry_orders r ON r.order_key = o.key
+               FROM eprom_orders o INDEXED BY eprom_orders_patient_form
+                    LEFT JOIN registry_orders r ON r.order_key = o.key
                WHERE o.national_id = ? AND o.form_id = ? AND o.ordered_at > ? AND o.purged = 0
                      AND o.lifetime_ends_at > ? AND o.on_behalf_of IS ? AND o.test_mode = 0
                GROUP BY o.key""",

@@ -277,12 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         counts = world.counts()
     finally:
         world.stop_all()
-        if not args.keep and not args.workdir:
+        if not args.keep and not args.workdir and not failures:  # after a failure its servers' logs say why
             shutil.rmtree(workdir, ignore_errors=True)
     lines, targets = report(args, orders, fanout, store)
     print("\n".join(lines))
     for failure in failures:
         print(f"\nFAILED {failure}")
+    if failures:
+        print(f"the servers' logs are kept in {workdir}")
     print(f"\nregistries acknowledged {counts['total']} callbacks in all ({counts['unique']} distinct), "
           f"{counts['duplicates']} with an X-Delivery-Id already acknowledged; took {time.monotonic() - started:.0f} s")
     if args.json:

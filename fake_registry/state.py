@@ -58,11 +58,12 @@ class Callback:
     schema_violations: list[str]
     answer_status: int
     answer_body: dict
-    fault: str | None  # "failNext" or "successFalse" when it was answered with a fault
+    fault: str | None  # "failNext", "successFalse", or "delaySeconds" when the sender gave up during the delay
+    sender_gave_up: bool = False  # the delay outlasted the sender's timeout: it never read this answer
 
     @property
     def acknowledged(self) -> bool:
-        return self.answer_status == 200 and self.answer_body.get("success") is True
+        return self.answer_status == 200 and self.answer_body.get("success") is True and not self.sender_gave_up
 
     def as_json(self) -> dict:
         return {
@@ -192,6 +193,12 @@ class RegistryState:
             callback = Callback(seq=self._callback_seq, **fields)
             self.callbacks.append(callback)
             return callback
+
+    def sender_gave_up(self, callback: Callback) -> None:
+        """The sender closed the connection before the (delayed) answer: it counts the callback as not
+        received and sends it again, so the inbox must not show it acknowledged."""
+        with self._lock:
+            callback.sender_gave_up, callback.fault = True, "delaySeconds"
 
     def inbox(self) -> list[dict]:
         with self._lock:

@@ -1,6 +1,8 @@
 """The registry's protocol side: the two callback endpoints ePROX (or ePROM) calls."""
 from __future__ import annotations
 
+import select
+import socket
 import time
 from typing import Any
 
@@ -22,6 +24,19 @@ def _headers_of_interest() -> dict[str, str]:
     """Content-Type and every X-* header (X-Delivery-Id and the like): what a test may assert on."""
     return {name: value for name, value in request.headers.items()
             if name.lower() == "content-type" or name.lower().startswith("x-")}
+
+
+def _sender_gone() -> bool:
+    """Whether the sender closed the connection while the answer was delayed (its timeout ran out): the socket
+    then reads as closed. Only on the werkzeug server the harness runs, which hands the socket over."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or closed already
+        return True
 
 
 def _read_body() -> tuple[Any, bool]:
@@ -53,13 +68,15 @@ def callbacks_blueprint(config: RegistryConfig, state: RegistryState, clock: Clo
                 status, answer = 200, {"success": False, "message": SIMULATED_REFUSAL}
             else:
                 status, answer = 200, {"success": True}
-        state.record_callback(
+        callback = state.record_callback(
             method=request.method, path=path, kind=kind, body=body, body_is_json=is_json,
             headers=_headers_of_interest(), received_at=iso(clock.now()), api_key_matches=key_matches,
             schema_violations=found, answer_status=status, answer_body=answer, fault=fault,
         )
         if delay > 0:
             time.sleep(delay)  # deliberately real: this simulates a slow registry
+            if _sender_gone():
+                state.sender_gave_up(callback)
         return jsonify(answer), status
 
     bp.add_url_rule(PROMS_FORM_ORDER, "proms_form_order", receive, methods=["PUT"])

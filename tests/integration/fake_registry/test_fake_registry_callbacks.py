@@ -1,6 +1,7 @@
 """The fake registry's callback endpoints and control API, through the Flask test client."""
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
@@ -207,3 +208,26 @@ def test_without_sim_mode_there_is_no_control_api_but_callbacks_still_work(timel
     assert client.put("/api/PromsFormOrder", json=status_callback()).status_code == 200
     assert client.get("/_sim/inbox").status_code == 404
     assert client.get("/_sim/clock").status_code == 404
+
+
+def test_a_callback_whose_sender_gave_up_during_the_delay_is_not_shown_acknowledged(timeline):
+    """The proxy waits 15 s for an answer; with delaySeconds beyond that it gives up and sends the callback
+    again. The inbox showed the first attempt acknowledged anyway, and then a second acknowledged copy: a test
+    counting acknowledged deliveries saw one delivered twice."""
+    from service_kit.http import KeepAliveClient
+    from service_kit.server import LiveServer
+
+    server = LiveServer("registry")
+    server.mount(create_app(RegistryConfig("registry-a", KEY, "http://127.0.0.1:9"), Runtime(timeline.clock, timeline)))
+    server.start()
+    try:
+        KeepAliveClient(5).request("POST", server.url + "/_sim/faults", {"delaySeconds": 0.6}, {})
+        with pytest.raises(TimeoutError):
+            KeepAliveClient(0.2).request("PUT", server.url + "/api/PromsFormOrder", status_callback(), {})
+        # sent after the first sender gave up, answered after the first answer's delay ran out
+        assert KeepAliveClient(5).request("PUT", server.url + "/api/PromsFormOrder", status_callback(), {})[0] == 200
+        status, data = KeepAliveClient(5).request("GET", server.url + "/_sim/inbox", None, {})
+        inbox = json.loads(data)
+        assert [(e["acknowledged"], e["fault"]) for e in inbox] == [(False, "delaySeconds"), (True, None)]
+    finally:
+        server.stop()

@@ -57,6 +57,7 @@ class Harness:
         self.host = host
         self.servers: dict[str, LiveServer] = {}
         self.apps: dict[str, Flask] = {}
+        self._proxy_closed = False
         self.forms: list[dict] = []
         self.transcript = Transcript()
         self.clock: SimClock | None = None
@@ -96,11 +97,27 @@ class Harness:
             except Exception:  # keep stopping the others
                 log.exception("stopping server %s failed", name)
         self.servers.clear()
+        self._close_proxy()
         if self.config.state_dir is not None and self.state_dir is not None and self.clock is not None:
             self._write_kept_runs({**self._kept_runs(), "stoppedAt": self.clock.now().isoformat()})
         if self._owns_state_dir and self.state_dir is not None:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             self._owns_state_dir = False
+
+    def _close_proxy(self) -> None:
+        """Wait for the proxy's deliveries in flight (each bounded by its timeout) and close its database before
+        its state may be deleted: a delivery still running wrote into a deleted folder (tracebacks at exit)."""
+        app = self.apps.get(PROXY)
+        if app is None or self._proxy_closed:
+            return
+        self._proxy_closed = True
+        from proxy.app import EXTENSION
+        service = app.extensions[EXTENSION]
+        try:
+            service.close()
+            service.store.close()
+        except Exception:  # keep stopping
+            log.exception("closing the proxy failed")
 
     # --- what the world sees ------------------------------------------------------------
     def url(self, name: str) -> str:

@@ -3,6 +3,7 @@ flowing with the pump on, and a clean exit on SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import signal
+import time
 from datetime import timedelta
 
 import pytest
@@ -112,3 +113,20 @@ def test_the_ready_file_is_complete_json_whenever_it_exists(harness_process, tmp
     assert harness_process["registries"] and harness_process["forms"]
     leftovers = [p.name for p in (tmp_path / "eprox-harness").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_a_signal_while_a_callback_is_in_flight_stops_it_cleanly(tmp_path):
+    """The proxy's state folder was deleted while a delivery to a slow registry still ran: two tracebacks
+    (FileNotFoundError from the delivery's write) at every such exit. Now the proxy's deliveries in flight end
+    (each within its timeout) before its state goes."""
+    process = HarnessProcess(tmp_path / "run")
+    client = HarnessClient(process.start())
+    client.faults("registry-a", delay_seconds=2)
+    order_id = client.order("registry-a", national_id=PATIENT)["body"]["id"]
+    deadline = time.monotonic() + 30
+    while not client.inbox("registry-a", order_id) and time.monotonic() < deadline:
+        time.sleep(0.05)  # sleep-ok: the callback arrives on the process's own pump; nothing to settle on here
+    assert client.inbox("registry-a", order_id), "the callback reached the slow registry"
+    assert process.stop(signal.SIGTERM) == 0, process.output()
+    assert not process.ready_file.exists()
+    assert "Traceback" not in process.stderr() and "ERROR" not in process.stderr(), process.stderr()

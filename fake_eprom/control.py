@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from eprom_protocol.messages import ProtocolError
-from service_kit.web import json_object_body, optional_json_object_body
+from service_kit.web import optional_json_object_body
 
 from .patient_schema import PATIENT_SCHEMA
 from .patients import parse_form_data
@@ -19,7 +19,8 @@ def control_blueprint(eprom: FakeEprom) -> Blueprint:
 
     @bp.post("/patients")
     def add_patient():
-        return jsonify(eprom.patient_json(eprom.add_patient(json_object_body()))), 201
+        # every field is optional (SPEC §4): no body at all is a default patient, as {} is
+        return jsonify(eprom.patient_json(eprom.add_patient(optional_json_object_body()))), 201
 
     @bp.get("/patients")
     def list_patients():

@@ -99,7 +99,17 @@ def test_bad_patients_are_refused_clearly(sim, body, text):
     assert sim.client.get("/_sim/patients").get_json() == []
 
 
-@pytest.mark.parametrize("raw", ["not json", "[]", "", "{\"formData\": " + "[" * 5000 + "]" * 5000 + "}"])
+def test_a_patient_with_no_body_at_all_is_a_default_patient_as_with_an_empty_object(sim):
+    """Every field is optional (SPEC §4); a client that sends no body was refused ('not valid JSON')."""
+    bare = sim.client.post("/_sim/patients")
+    empty = sim.client.post("/_sim/patients", json={})
+    assert (bare.status_code, empty.status_code) == (201, 201)
+    assert bare.get_json().keys() == empty.get_json().keys()
+    assert bare.get_json()["nationalId"] != empty.get_json()["nationalId"]
+    assert len(sim.client.get("/_sim/patients").get_json()) == 2
+
+
+@pytest.mark.parametrize("raw", ["not json", "[]", "{\"formData\": " + "[" * 5000 + "]" * 5000 + "}"])
 def test_patient_bodies_that_are_not_json_objects(sim, raw):
     response = sim.client.post("/_sim/patients", data=raw, content_type="application/json")
     assert response.status_code == 400

@@ -14,8 +14,10 @@ from eprom_protocol.enums import FilledOutByActType, NotificationChannel
 from eprom_protocol.schemas import UUID_PATTERN
 
 # "$(?!\n)": Python's re lets "$" match before a final newline; in ECMA-262 the lookahead is a no-op.
-#: ISO-8601 durations in weeks, days, hours, minutes, seconds: no years or months, their length varies.
-DURATION_PATTERN = r"^P(?!$)([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+(\.[0-9]+)?S)?)?$(?!\n)"
+#: ISO-8601 durations in weeks, days, hours, minutes, seconds, each may have a decimal fraction (PT1.5H,
+#: P0.5D): no years or months, their length varies (written as zero, P0Y0M3D, they are allowed).
+_N = r"[0-9]+(\.[0-9]+)?"
+DURATION_PATTERN = (rf"^P(?!$)(0+Y)?(0+M)?({_N}W)?({_N}D)?(T(?=[0-9])({_N}H)?({_N}M)?({_N}S)?)?$(?!\n)")
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$(?!\n)"
 NATIONAL_ID_PATTERN = r"^[0-9]{11}$(?!\n)"
 

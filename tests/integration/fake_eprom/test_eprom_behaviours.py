@@ -36,6 +36,21 @@ def test_answers_after_the_given_duration(sim):
     assert statuses(sim, got["id"]) == ["Ordered", "Completed"]
 
 
+@pytest.mark.parametrize("after, just_before, then", [
+    ("PT1.5H", {"hours": 1, "minutes": 29}, {"minutes": 1}),
+    ("P0.5D", {"hours": 11, "minutes": 59}, {"minutes": 1}),
+    ("P0Y0M3D", {"days": 2, "hours": 23}, {"hours": 1}),
+])
+def test_a_fractional_or_zero_year_duration_is_iso_8601_too(sim, after, just_before, then):
+    """They were refused as 'not an ISO-8601 duration' (only seconds took a fraction)."""
+    nid = sim.patient(answer={"after": after})["nationalId"]
+    got = sim.ordered(nationalId=nid)
+    sim.advance(**just_before)
+    assert statuses(sim, got["id"]) == ["Ordered"]
+    sim.advance(**then)
+    assert statuses(sim, got["id"]) == ["Ordered", "Completed"]
+
+
 def test_never_answers_and_expires(sim):
     nid = sim.patient(behaviour="never")["nationalId"]
     got = sim.ordered(nationalId=nid, expiryDate="2025-01-10")

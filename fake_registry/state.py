@@ -24,6 +24,7 @@ SCHEMA_OF_KIND = {
 }
 
 MAX_DELAY_SECONDS = 300.0
+MAX_FAULT_COUNT = 1_000_000  # callbacks; a count beyond what JSON numbers hold exactly in every client is refused
 FAULT_FIELDS = ("failNext", "successFalse", "delaySeconds")
 MAX_RECORDED_TEXT = 10_000  # characters of a non-JSON body kept for the inbox
 
@@ -123,6 +124,8 @@ def parse_fault_settings(body: dict) -> dict[str, float]:
         else:
             if value != int(value):
                 raise ProtocolError(f"{name}: must be a whole number of callbacks")
+            if value > MAX_FAULT_COUNT:
+                raise ProtocolError(f"{name}: at most {MAX_FAULT_COUNT} callbacks")
             settings[name] = int(value)
     return settings
 

@@ -163,6 +163,8 @@ def test_get_faults_counts_down_and_a_partial_update_keeps_the_other_settings(cl
     ({"failNext": 1.5}, ["failNext", "whole"]),
     ({"delaySeconds": -0.1}, ["delaySeconds", "negative"]),
     ({"delaySeconds": 10_000}, ["delaySeconds", "at most"]),
+    ({"failNext": 1e30}, ["failNext", "at most"]),
+    ({"successFalse": 1_000_001}, ["successFalse", "at most 1000000"]),
 ])
 def test_bad_fault_settings_are_refused_with_a_400_naming_the_problem(client, body, words):
     reply = client.post("/_sim/faults", json=body)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import json_text, messages, schemas
 from .enums import DistributionRule
@@ -45,10 +45,15 @@ def check_order_basics(body: dict[str, Any], now: datetime) -> OrderBasics:
     return OrderBasics(national_id, on_behalf_of, expiry)
 
 
+class OrderWishes(NamedTuple):
+    rule: DistributionRule
+    must_be_signed: bool  # the form's demand or the order's
+
+
 def check_order_wishes(body: dict[str, Any], on_behalf_of: str | None,
-                       form_must_be_signed: bool = False) -> DistributionRule:
+                       form_must_be_signed: bool = False) -> OrderWishes:
     """Raise ProtocolError(400) with ePROM's text when the order asks for signing that its distribution rule or
-    onBehalfOf rules out (the form's own demand, if known, counts too); else its distribution rule."""
+    onBehalfOf rules out (the form's own demand, if known, counts too); else its rule and whether it is signed."""
     rule = (DistributionRule.parse(body["distributionRule"]) if body.get("distributionRule") is not None
             else DistributionRule.Basic)
     must_be_signed = form_must_be_signed or body.get("mustBeSigned") is True
@@ -56,7 +61,7 @@ def check_order_wishes(body: dict[str, Any], on_behalf_of: str | None,
         raise ProtocolError(messages.SIGNING_WITH_NO_DISTRIBUTION)
     if must_be_signed and on_behalf_of is not None:
         raise ProtocolError(messages.SIGNING_ON_BEHALF)
-    return rule
+    return OrderWishes(rule, must_be_signed)
 
 
 _JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",

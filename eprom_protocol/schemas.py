@@ -264,7 +264,7 @@ def field_violations(schema_id: str, body: Any, fields: tuple[str, ...]) -> list
 
 def form_order_callback_schema(status: FormOrderStatus) -> str:
     """Which schema a PUT to /api/PromsFormOrder answers to: a returned form (Completed, Expired) or an
-    order status (every other status). One rule for the proxy's intake and the fake registry's check."""
+    order status (every other status): the proxy's intake checks a callback against it."""
     return "returned-form-callback" if status in RETURNED_FORM_STATUSES else "order-status-callback"
 
 

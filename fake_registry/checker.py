@@ -203,16 +203,15 @@ def judge(check: Check, reply: Reply, seconds: float, timeout: float,
 def _why_not_done(reply: Reply, timeout: float) -> str:
     retry = "ePROX would send it again with backoff for 3 days, then park it as dead"
     if reply.status is None:
-        kind = (reply.error or "no answer").split(":", 1)[0]
-        if kind == "Timeout":
+        if reply.failure_kind == "Timeout":
             return f"no answer within {timeout:g} s: {retry}"
-        return f"no HTTP answer ({kind}): {retry}"
+        return f"no HTTP answer ({reply.failure_kind}): {retry}"
     return f"{_answer(reply)}, not HTTP 2xx with {{\"success\": true}}: {retry}"
 
 
 def _answer(reply: Reply) -> str:
     if reply.status is None:
-        return (reply.error or "no answer").split(":", 1)[0]
+        return reply.failure_kind
     body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body, ensure_ascii=False)
     body = national_id.mask_in_text(body)
     return f"HTTP {reply.status} {body[:EXCERPT]}{'...' if len(body) > EXCERPT else ''}".rstrip()

@@ -24,8 +24,6 @@ PENDING = "Pending"
 ERROR = "Error"
 
 
-
-
 def sets_back(state: str, status: FormOrderStatus) -> bool:
     """Whether an update ePROM sends late would set an order back, so that it is passed on to no registry
     (recorded, so a resend of it is known): any status after the answer or the expiry, anything but an answer

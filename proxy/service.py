@@ -61,6 +61,11 @@ class Reply:
         return (self.status is not None and 200 <= self.status < 300 and isinstance(self.body, dict)
                 and self.body.get("success") is True)
 
+    @property
+    def failure_kind(self) -> str:
+        """With no HTTP answer: what kind of failure it was (Timeout, ConnectionError, UnsendableRequest...)."""
+        return (self.error or "no answer").split(":", 1)[0]
+
 
 class EpromGateway(Protocol):
     def place_order(self, body: dict[str, Any]) -> Reply: ...
@@ -160,7 +165,7 @@ class ProxyService:
                                                    on_behalf_of=about)
                 decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
                 if decision.outcome is not Outcome.NEW_ORDER:  # ePROM never sees it: its checks here
-                    rule = check_order_wishes(body, basics.on_behalf_of)
+                    rule = check_order_wishes(body, basics.on_behalf_of).rule
                     parse_metadata(body.get("metadata"))
                 if decision.outcome is Outcome.NO_ORDER:
                     return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
@@ -224,8 +229,7 @@ class ProxyService:
         """ePROM's error as the registry may see it: the documented text and status, with any national id
         masked and never ePROX's own key; anything that is not a client error is a 502."""
         if reply.status is None:
-            kind = (reply.error or "no answer").split(":", 1)[0]
-            return ProtocolError(f"ePROM did not answer: {kind}", status=502)
+            return ProtocolError(f"ePROM did not answer: {reply.failure_kind}", status=502)
         message = reply.body.get("message") if isinstance(reply.body, dict) else None
         if not isinstance(message, str) or not message:
             return ProtocolError(f"ePROM answered HTTP {reply.status} without a message", status=502)
@@ -354,16 +358,17 @@ class ProxyService:
         if refused := self._refusal(body, _form_order_schema, "formOrderId", "formOrderStatus"):
             return refused
         status = FormOrderStatus.parse(body["formOrderStatus"])
+        eprom_id = body["formOrderId"].lower()  # a uuid in any case, stored in lower
         now = self.clock.now()
         queued = _Queued()
         with self.store.transaction() as db:
-            order = self.store.order_by_eprom_id(body["formOrderId"].lower(), db)
+            order = self.store.order_by_eprom_id(eprom_id, db)
             if order is None:
                 if body.get("isPatientInitiated") is True:
                     # The patient ordered it, no registry did: nobody to route it to (docs/DESIGN.md).
                     log.info("a patient-initiated answer was acknowledged and not kept: no registry ordered it")
                     return 200, {"success": True}
-                return self._early(db, "order", body["formOrderId"].lower(), status.name, body, now)
+                return self._early(db, "order", eprom_id, status.name, body, now)
             if order.purged or (order.lifetime_ends_at is not None and order.lifetime_ends_at <= now):
                 # Past its lifetime the proxy keeps nothing of an order, so it takes in nothing new for it.
                 log.info("a callback for order %s after its lifetime ended was dropped", order.key[:8])
@@ -411,12 +416,13 @@ class ProxyService:
         if refused := self._refusal(body, lambda status: "message-status-callback", "messageToCitizenId", "sentStatus"):
             return refused
         sent_status = SentStatus.parse(body["sentStatus"])
+        eprom_id = body["messageToCitizenId"].lower()
         now = self.clock.now()
         queued = _Queued()
         with self.store.transaction() as db:
-            message = self.store.message_by_eprom_id(body["messageToCitizenId"].lower(), db)
+            message = self.store.message_by_eprom_id(eprom_id, db)
             if message is None:
-                return self._early(db, "message", body["messageToCitizenId"].lower(), sent_status.name, body, now)
+                return self._early(db, "message", eprom_id, sent_status.name, body, now)
             if not self._record_message(db, message, sent_status, body, now, queued):
                 return 200, {"success": True}
         self._send_now(queued)

@@ -448,8 +448,7 @@ class ProxyStore:
     def next_generation(self) -> int:
         """Counts starts of the proxy on this state, so seeded ids never repeat after a restart."""
         with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-            generation = int(row["value"]) + 1 if row else 1
+            generation = self.latest_generation(db) + 1
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)", (str(generation),))
         return generation
 
@@ -809,9 +808,9 @@ class ProxyStore:
                     WHERE state = 'pending' AND registry NOT IN ({marks}) RETURNING id, registry""",
                 (ts(at), *registries)).fetchall()]
 
-    def latest_generation(self) -> int:
-        """The generation of the proxy process started last on this database (see next_generation)."""
-        row = self._db().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    def latest_generation(self, db: sqlite3.Connection | None = None) -> int:
+        """The generation of the proxy process started last on this database (see next_generation; 0: none)."""
+        row = (db or self._db()).execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row["value"]) if row else 0
 
     def revive(self, delivery_ids: list[str] | None) -> int:

@@ -96,7 +96,7 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
     problems = []
     if problem := url_problem(base_url):
         problems.append(f"URL: {problem} (the registry's ApiBaseUrl, e.g. https://registry.example/eprox)")
-    elif urlsplit(base_url).query or urlsplit(base_url).fragment:
+    elif (parts := urlsplit(base_url)).query or parts.fragment:
         problems.append("URL: has a query or a fragment; give the base the callback paths are added to")
     if not api_key:
         problems.append("--api-key: must not be empty")

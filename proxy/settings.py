@@ -377,9 +377,7 @@ def database_problem(path: Path) -> str | None:
     application's database."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
-        return _cannot_create(path)
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return _cannot_create(path)
     except OSError as err:
         return f"cannot be reached ({err.strerror})"

@@ -105,8 +105,9 @@ class Harness:
             self._owns_state_dir = False
 
     def _close_proxy(self) -> None:
-        """Wait for the proxy's deliveries in flight (each bounded by its timeout) and close its database before
-        its state may be deleted: a delivery still running wrote into a deleted folder (tracebacks at exit)."""
+        """End the proxy's deliveries in flight (a slow registry held `up`'s exit for the proxy's whole delivery
+        timeout; they are failed attempts, sent again when a kept state folder starts again) and close its
+        database before its state may be deleted: a delivery still running wrote into a deleted folder."""
         app = self.apps.get(PROXY)
         if app is None or self._proxy_closed:
             return
@@ -114,7 +115,7 @@ class Harness:
         from proxy.app import EXTENSION
         service = app.extensions[EXTENSION]
         try:
-            service.close()
+            service.close(cut_calls=True)
             service.store.close()
         except Exception:  # keep stopping
             log.exception("closing the proxy failed")

@@ -104,3 +104,7 @@ class HttpRegistries:
 
     def deliver(self, registry: RegistryAccount, path: str, body: dict[str, Any], delivery_id: str) -> Reply:
         return self.prepare(registry, path, body, delivery_id).send()
+
+    def cut_calls_short(self) -> None:
+        """Deliveries in flight end now as failed attempts (sent again later); later ones fail at once."""
+        self.transport.cut_calls_short()

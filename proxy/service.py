@@ -634,7 +634,15 @@ class ProxyService:
         finally:
             self._sweep_lock.release()
 
-    def close(self) -> None:
+    def close(self, cut_calls: bool = False) -> None:
+        """Stop delivering once the deliveries in flight have ended, each within its timeout: a production
+        worker lets a slow registry answer. `cut_calls` ends them at once instead, as failed attempts sent
+        again at the next start: for a harness that is told to stop."""
+        if cut_calls:
+            self.lanes.close(wait=False)  # nothing queued starts
+            cut = getattr(self.registries, "cut_calls_short", None)
+            if cut is not None:
+                cut()
         self.lanes.close(wait=True)
         self.owner.close()
 

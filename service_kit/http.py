@@ -89,16 +89,21 @@ def decode_answer(data: bytes) -> Any:
 
 
 class _Watch:
-    """One call's deadline; `fired` once the deadline ended it."""
+    """One call's deadline; `fired` once the deadline ended it, `cut` once its client was closed under it."""
 
-    __slots__ = ("deadline", "sock", "done", "fired", "queued")
+    __slots__ = ("deadline", "sock", "done", "fired", "cut", "queued")
 
     def __init__(self, deadline: float):
         self.deadline = deadline
         self.sock: socket.socket | None = None
         self.done = False
         self.fired = False
+        self.cut = False
         self.queued = False  # in the deadline thread's heap
+
+    @property
+    def ended(self) -> bool:
+        return self.fired or self.cut
 
 
 class Deadlines:
@@ -123,6 +128,9 @@ class Deadlines:
         TLS socket made on a connected one, a call's second attempt)."""
         with self._changed:
             watch.sock, watch.done = sock, False
+            if watch.cut:  # cut short while it was connecting: it gets no further
+                _shut_down(sock)
+                return
             if watch.queued:
                 return
             watch.queued = True
@@ -136,6 +144,13 @@ class Deadlines:
     def done(self, watch: _Watch) -> None:
         with self._changed:
             watch.done, watch.sock = True, None  # left in the heap until it reaches the top
+
+    def cut(self, watch: _Watch) -> None:
+        """End a call now, before its deadline."""
+        with self._changed:
+            watch.cut = True
+            if watch.sock is not None:
+                _shut_down(watch.sock)
 
     def _run(self) -> None:
         with self._changed:
@@ -153,12 +168,17 @@ class Deadlines:
                 watch.queued = False
                 if watch.sock is not None:
                     watch.fired = True
-                    try:  # the caller's blocked read or write returns at once; socket.socket's own shutdown,
-                        # since a TLS socket's would also drop its TLS state, and a read that starts just
-                        # after would then fail with ValueError instead of an OSError that says no answer
-                        socket.socket.shutdown(watch.sock, socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    _shut_down(watch.sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    """The caller's blocked read or write returns at once. socket.socket's own shutdown: a TLS socket's would
+    also drop its TLS state, and a read that starts just after would then fail with ValueError instead of an
+    OSError that says no answer."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 _DEADLINES = Deadlines()
@@ -281,6 +301,15 @@ class KeepAliveClient:
         self._deadlines = deadlines or _DEADLINES
         self._local = threading.local()
         self._routes: dict[tuple[str, str], Route] = {}
+        self._in_flight: set[_Watch] = set()  # add, discard and list() are each atomic under the GIL
+        self._closed = False
+
+    def cut_calls_short(self) -> None:
+        """End every call in flight now and refuse new ones (ConnectionAbortedError): for an owner that stops
+        at once rather than wait out a slow peer (each call could take up to its timeout)."""
+        self._closed = True  # before the snapshot: a call either sees it or is in the snapshot
+        for watch in list(self._in_flight):
+            self._deadlines.cut(watch)
 
     def _route(self, scheme: str, host: str) -> Route:
         key = (scheme, host)
@@ -320,10 +349,21 @@ class KeepAliveClient:
             payload = json.dumps(body).encode()
             sent.update({"Content-Type": "application/json", "Content-Length": str(len(payload))})
         target = route.request_target(parts)
+        watch = _Watch(time.monotonic() + timeout)  # one deadline for the call, a second attempt included
+        self._in_flight.add(watch)  # before the check: see cut_calls_short
+        try:
+            return self._attempt(method, parts, route, target, payload, sent, watch, timeout, limit)
+        finally:
+            self._in_flight.discard(watch)
+
+    def _attempt(self, method: str, parts: SplitResult, route: Route, target: str, payload: bytes | None,
+                 sent: dict[str, str], watch: _Watch, timeout: float, limit: int) -> Answer:
+        """The call, sent once more on a new connection when a kept one turns out to have gone stale."""
         pool = self._local.__dict__.setdefault("pool", {})
         key = (parts.scheme, parts.netloc)
-        watch = _Watch(time.monotonic() + timeout)  # one deadline for the call, a second attempt included
         for attempt in (1, 2):
+            if self._closed:
+                raise _cut_short()
             connection = pool.pop(key, None)
             if connection is not None and closed_while_idle(connection.sock):
                 connection.close()  # the other side's idle timeout: a new connection, never a failed call
@@ -343,12 +383,14 @@ class KeepAliveClient:
                 connection.request(method, target, body=payload, headers=sent)
                 response = connection.getresponse()
                 data = _read(response, limit)
-                if watch.fired:  # an answer cut short at the deadline can look whole (read until close)
-                    raise _too_late(timeout)
+                if watch.ended:  # an answer cut short can look whole (read until close)
+                    raise _cut_short() if watch.cut else _too_late(timeout)
             except (OSError, http.client.HTTPException, ValueError, TypeError) as err:
                 connection.close()
                 if _unsendable_as_given(err):
                     raise _unsendable(err) from None
+                if watch.cut:
+                    raise _cut_short() from err
                 if watch.fired:
                     raise _too_late(timeout) from err
                 dropped = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
@@ -373,6 +415,10 @@ def _read(response: http.client.HTTPResponse, limit: int) -> bytes:
     if not response.isclosed():  # a chunked answer's last, empty chunk
         response.read()
     return data
+
+
+def _cut_short() -> ConnectionAbortedError:
+    return ConnectionAbortedError("cut short: the sender is stopping")
 
 
 def _too_late(timeout: float) -> TimeoutError:
@@ -441,6 +487,9 @@ class Transport:
         self.tap = tap
         self.timeout = timeout
         self.client = KeepAliveClient(timeout)
+
+    def cut_calls_short(self) -> None:
+        self.client.cut_calls_short()
 
     def send(self, method: str, url: str, body: Any = None, *, api_key: str | None = None,
              headers: dict[str, str] | None = None, timeout: float | None = None) -> Exchange:

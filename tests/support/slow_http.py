@@ -21,12 +21,14 @@ class Dribbler(socketserver.BaseRequestHandler):
 
     big = 0
     heads: list[bytes] = []  # every request's head, as received (a proxy's test reads what it was sent)
+    heard = threading.Semaphore(0)  # released once per request read (a test replaces it with a fresh one)
 
     def handle(self):
         request = _read_head(self.request)
         if request is None:
             return
         Dribbler.heads.append(request.split(b"\r\n\r\n", 1)[0])
+        Dribbler.heard.release()
         target = request.split(b" ", 2)[1].decode("latin-1")
         path = "/" + urlsplit(target).path.split("/")[1]  # the first segment; a request through a proxy
         path = path.encode()  # names the whole URL

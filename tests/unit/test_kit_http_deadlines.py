@@ -91,6 +91,53 @@ def test_a_call_that_finished_is_never_cut_off_later(server):
             sock.close()
 
 
+def test_cut_short_a_client_ends_its_calls_in_flight_at_once_and_refuses_new_ones(server):
+    """What a harness told to stop does to its proxy's deliveries: before, its exit waited for a slow
+    registry's call to time out. Other clients are not touched."""
+    Dribbler.heard = threading.Semaphore(0)
+    client, other = KeepAliveClient(60.0), KeepAliveClient(60.0)
+    errors: list[BaseException] = []
+
+    def call(client: KeepAliveClient) -> None:
+        try:
+            client.request("PUT", server + "/silent", {"n": 1}, {})
+        except OSError as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=call, args=(c,), daemon=True) for c in (client, other)]
+    for thread in threads:
+        thread.start()
+        assert Dribbler.heard.acquire(timeout=10), "the call reached the server"
+    client.cut_calls_short()
+    threads[0].join(timeout=10)
+    assert not threads[0].is_alive(), "the call ended without waiting out its 60 s timeout"
+    assert [type(e) for e in errors] == [ConnectionAbortedError]
+    assert str(errors[0]) == "cut short: the sender is stopping"
+    assert threads[1].is_alive(), "the other client's call goes on"
+    with pytest.raises(ConnectionAbortedError, match="cut short"):
+        client.request("PUT", server + "/ok", {"n": 2}, {})
+    assert KeepAliveClient(5.0).request("PUT", server + "/ok", {"n": 3}, {}) == (200, b'{"success": true}')
+    other.cut_calls_short()
+    threads[1].join(timeout=10)
+    assert not threads[1].is_alive()
+
+
+def test_a_call_cut_short_while_it_connects_gets_no_further():
+    """The socket a cut call connects after the cut is shut down as soon as the call's deadline watches it."""
+    deadlines = Deadlines()
+    here, there = socket.socketpair()
+    try:
+        watch = _Watch(time.monotonic() + 60)
+        deadlines.cut(watch)
+        deadlines.watch(watch, here)
+        here.settimeout(10)
+        assert here.recv(1) == b""
+        assert watch.cut and not watch.fired
+    finally:
+        here.close()
+        there.close()
+
+
 def test_calls_that_answer_in_time_are_untouched(server):
     client = KeepAliveClient(5.0)
     for n in range(20):

@@ -115,18 +115,33 @@ def test_the_ready_file_is_complete_json_whenever_it_exists(harness_process, tmp
     assert leftovers == []
 
 
-def test_a_signal_while_a_callback_is_in_flight_stops_it_cleanly(tmp_path):
+def test_a_signal_while_a_callback_is_in_flight_stops_it_at_once_and_the_callback_goes_on_the_next_run(tmp_path):
     """The proxy's state folder was deleted while a delivery to a slow registry still ran: two tracebacks
-    (FileNotFoundError from the delivery's write) at every such exit. Now the proxy's deliveries in flight end
-    (each within its timeout) before its state goes."""
-    process = HarnessProcess(tmp_path / "run")
+    (FileNotFoundError from the delivery's write) at every such exit. Then the exit waited for the delivery to
+    time out: 15 s (the proxy's delivery timeout) before `up` ended. Now the delivery is cut short, a failed
+    attempt, and a kept state folder sends it again on the next run."""
+    config = tmp_path / "kept.yaml"
+    config.write_text("proxy: {stateDir: state}\n", encoding="utf-8")
+    process = HarnessProcess(tmp_path / "run", config=config)
     client = HarnessClient(process.start())
-    client.faults("registry-a", delay_seconds=2)
+    client.faults("registry-a", delay_seconds=300)
     order_id = client.order("registry-a", national_id=PATIENT)["body"]["id"]
     deadline = time.monotonic() + 30
     while not client.inbox("registry-a", order_id) and time.monotonic() < deadline:
         time.sleep(0.05)  # sleep-ok: the callback arrives on the process's own pump; nothing to settle on here
-    assert client.inbox("registry-a", order_id), "the callback reached the slow registry"
-    assert process.stop(signal.SIGTERM) == 0, process.output()
+    (slow,) = client.inbox("registry-a", order_id)
+    assert process.stop(signal.SIGTERM, timeout=10) == 0, process.output()  # 10 < the 15 s delivery timeout
     assert not process.ready_file.exists()
     assert "Traceback" not in process.stderr() and "ERROR" not in process.stderr(), process.stderr()
+    assert "cut short: the sender is stopping" in process.stderr()
+
+    again = HarnessProcess(tmp_path / "run-2", config=config)
+    client = HarnessClient(again.start())
+    try:
+        client.advance(hours=1)  # the failed attempt's retry comes due
+        client.settle()
+        (resent,) = client.inbox("registry-a", order_id)
+        assert resent["acknowledged"] is True and resent["body"]["formOrderStatus"] in ("Ordered", 1)
+        assert resent["headers"]["X-Delivery-Id"] == slow["headers"]["X-Delivery-Id"]
+    finally:
+        assert again.stop() == 0, again.output()

@@ -2,8 +2,9 @@
 callbacks ePROX sends a registry - statuses (the channel as a number and as a name), an error, a returned
 form and the same form again, an expiry, a message status - each the way ePROX sends it (proxy/gateways.py:
 the registry's apiKey in the body, an X-Delivery-Id header, ePROX's timeout), and judges each answer as ePROX
-does: done only on HTTP 2xx with {"success": true}. Two forged callbacks (another apiKey, none) must not be
-acknowledged. Nothing here is simulated: it talks to the team's real endpoint on the system clock."""
+does: done only on HTTP 2xx with {"success": true}. Forged callbacks (a status, an answer and a message
+status with another apiKey, a status with none) must not be acknowledged. Nothing here is simulated: it talks
+to the team's real endpoint on the system clock."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from eprom_protocol import national_id
 from eprom_protocol.enums import FormOrderStatus, FormOrderStatusErrorCode, NotificationChannel, SentStatus
@@ -30,7 +30,7 @@ from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH, Reply
 from proxy.settings import key_problem, url_problem
 from proxy.store import delivery_id
 from service_kit.clock import Clock, SystemClock
-from service_kit.http import Transport
+from service_kit.http import MAX_ANSWER_BYTES, Transport
 
 DEFAULT_TIMEOUT = ProxyConfig.delivery_timeout  # what ePROX waits for a registry's answer
 MAX_TIMEOUT = 600  # seconds: longer than any sender waits
@@ -96,7 +96,7 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
     problems = []
     if problem := url_problem(base_url):
         problems.append(f"URL: {problem} (the registry's ApiBaseUrl, e.g. https://registry.example/eprox)")
-    elif (parts := urlsplit(base_url)).query or parts.fragment:
+    elif "?" in base_url or "#" in base_url:
         problems.append("URL: has a query or a fragment; give the base the callback paths are added to")
     if not api_key:
         problems.append("--api-key: must not be empty")
@@ -104,8 +104,10 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
         problems.append(f"--api-key: {problem}")
     if len(order_ids) > len(ORDER_ROLES):
         problems.append(f"--order-id: at most {len(ORDER_ROLES)} ({', '.join(ORDER_ROLES)}), not {len(order_ids)}")
-    elif len(set(order_ids)) < len(order_ids):
+    elif len({i.lower() for i in order_ids}) < len(order_ids):
         problems.append(f"--order-id: the {', '.join(ORDER_ROLES)} orders must be different orders")
+    if message_id is not None and message_id.lower() in {i.lower() for i in order_ids}:
+        problems.append("--message-id: a message's id is not an order's")
     for given, name in [(i, "--order-id") for i in order_ids] + [(message_id, "--message-id")]:
         if given is not None and not UUID_RE.match(given):
             problems.append(f"{name}: {national_id.mask_in_text(given)!r} is not a uuid (ePROX's ids are uuids)")
@@ -115,8 +117,12 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
 
 
 def choose_ids(order_ids: list[str], message_id: str | None, rng: random.Random) -> Ids:
+    """The ids given, in lower case as ePROX writes its ids; the rest made up."""
     def made() -> str:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    order_ids = [i.lower() for i in order_ids]
+    message_id = message_id.lower() if message_id is not None else None
 
     orders = [order_ids[n] if n < len(order_ids) else made() for n in range(len(ORDER_ROLES))]
     message = message_id or made()
@@ -124,24 +130,25 @@ def choose_ids(order_ids: list[str], message_id: str | None, rng: random.Random)
 
 
 def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Check]:
-    """The callbacks in an order ePROX could send them, each with the X-Delivery-Id ePROX would give it; the
-    forged ones first (with ids of their own), so that a registry cannot take them for resends of genuine
-    ones it has processed."""
+    """The callbacks in an order ePROX could send them, each with the X-Delivery-Id ePROX would give it. Each
+    forged one goes just before its genuine twin and carries the id the twin will: a registry cannot take it
+    for a resend of one it has processed, and one strict about an order's history sees a forged answer only
+    after that order's status. The second order's callbacks carry the channel as a name, the others as a
+    number."""
     numbers = OrderingSystem("ePROX", api_key, "-", channel_format="number")
     names = OrderingSystem("ePROX", api_key, "-", channel_format="name")
     digital, none = NotificationChannel.Helsenorge, NotificationChannel.None_
     rand12 = default_catalog()[0]
+    forged_key = f"not-{api_key}"
 
     def status(system: OrderingSystem, order: str, state: FormOrderStatus, code: FormOrderStatusErrorCode,
                channel: NotificationChannel) -> dict[str, Any]:
         return callbacks.order_status_body(system=system, order_id=order, channel=channel, status=state,
                                            error_code=code, timestamp=now)
 
-    def forged_id() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
     failed = status(numbers, ids.failed_order, FormOrderStatus.Error, FormOrderStatusErrorCode.PatientUnreachable,
                     none)
+    failed_id = delivery_id(ids.failed_order, FormOrderStatus.Error.name)
     answer = callbacks.completed_body(
         system=numbers, order_id=ids.answered_order, channel=digital, answered_at=now,
         form_data=json.dumps(form_data_for(rng.getrandbits(32), ids.answered_order, rand12), ensure_ascii=False),
@@ -150,33 +157,38 @@ def plan(api_key: str, ids: Ids, now: datetime, rng: random.Random) -> list[Chec
         filled_out_by=callbacks.filled_out_by(given=None, on_behalf_of=False, recipient_national_id="",
                                               representative=None, on_paper=False))
     completed = delivery_id(ids.answered_order, FormOrderStatus.Completed.name)
+    message = callbacks.message_status_body(system=numbers, message_id=ids.message, channel=digital,
+                                            status=SentStatus.Sent)
+    message_sent = delivery_id(ids.message, SentStatus.Sent.name)
     return [
-        Check("forged-api-key", "Error carrying another apiKey (a third order)", FORM_ORDER_PATH,
-              {**failed, "apiKey": f"not-{api_key}"}, forged_id(), genuine=False, same_as="status-error"),
-        Check("forged-no-api-key", "Error without an apiKey", FORM_ORDER_PATH,
-              {k: v for k, v in failed.items() if k != "apiKey"}, forged_id(), genuine=False,
+        Check("forged-api-key", "the third order's Error carrying another apiKey", FORM_ORDER_PATH,
+              {**failed, "apiKey": forged_key}, failed_id, genuine=False, same_as="status-error"),
+        Check("forged-no-api-key", "the third order's Error without an apiKey", FORM_ORDER_PATH,
+              {k: v for k, v in failed.items() if k != "apiKey"}, failed_id, genuine=False,
               same_as="status-error"),
         Check("status-error", "Error / PatientUnreachable, channel None (the third order)", FORM_ORDER_PATH,
-              failed, delivery_id(ids.failed_order, FormOrderStatus.Error.name)),
-        Check("status-ordered", "Ordered, notificationChannel as a number (today's ePROM)", FORM_ORDER_PATH,
+              failed, failed_id),
+        Check("status-ordered", "Ordered, notificationChannel as a number (today's ePROM; the first order)",
+              FORM_ORDER_PATH,
               status(numbers, ids.answered_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital),
               delivery_id(ids.answered_order, FormOrderStatus.Ordered.name)),
-        Check("status-channel-name", "Ordered, notificationChannel as a name (the guide's older examples; a "
+        Check("status-channel-name", "Ordered, notificationChannel as a name (the guide's older examples; the "
               "second order)", FORM_ORDER_PATH,
               status(names, ids.expired_order, FormOrderStatus.Ordered, FormOrderStatusErrorCode.None_, digital),
               delivery_id(ids.expired_order, FormOrderStatus.Ordered.name)),
+        Check("forged-answer", "the first order's Completed carrying another apiKey", FORM_ORDER_PATH,
+              {**answer, "apiKey": forged_key}, completed, genuine=False, same_as="answer-completed"),
         Check("answer-completed", "Completed: formData as a JSON string, the event log, filledOutBy",
               FORM_ORDER_PATH, answer, completed),
         Check("answer-resent", "the same Completed again, same X-Delivery-Id (a retry after a lost reply)",
               FORM_ORDER_PATH, answer, completed),
-        Check("answer-expired", "Expired: no formData, the order's expiryDate passed (the second order)",
-              FORM_ORDER_PATH, callbacks.expired_body(system=numbers, order_id=ids.expired_order, channel=digital,
+        Check("answer-expired", "Expired: no formData, notificationChannel as a name (the second order)",
+              FORM_ORDER_PATH, callbacks.expired_body(system=names, order_id=ids.expired_order, channel=digital,
                                                       expired_at=now),
               delivery_id(ids.expired_order, FormOrderStatus.Expired.name)),
-        Check("message-sent", "MessageToCitizen Sent", MESSAGE_PATH,
-              callbacks.message_status_body(system=numbers, message_id=ids.message, channel=digital,
-                                            status=SentStatus.Sent),
-              delivery_id(ids.message, SentStatus.Sent.name)),
+        Check("forged-message", "the message's status carrying another apiKey", MESSAGE_PATH,
+              {**message, "apiKey": forged_key}, message_sent, genuine=False, same_as="message-sent"),
+        Check("message-sent", "MessageToCitizen Sent", MESSAGE_PATH, message, message_sent),
     ]
 
 
@@ -193,6 +205,9 @@ def judge(check: Check, reply: Reply, seconds: float, timeout: float,
         return result(Verdict.FAILED, "acknowledged: anyone who knows your callback URL could send you statuses "
                                       "and answers; refuse a callback whose apiKey is not yours with "
                                       "{\"success\": false}")
+    if reply.status is None:
+        return result(Verdict.INCONCLUSIVE, f"no HTTP answer ({reply.failure_kind}): this shows nothing about the "
+                                            "apiKey check")
     refused = f"refused ({_answer(reply)})"
     if check.same_as is not None and not acknowledged.get(check.same_as, False):
         return result(Verdict.INCONCLUSIVE, f"{refused}, but the genuine callback ({check.same_as}) was refused "
@@ -205,6 +220,8 @@ def _why_not_done(reply: Reply, timeout: float) -> str:
     if reply.status is None:
         if reply.failure_kind == "Timeout":
             return f"no answer within {timeout:g} s: {retry}"
+        if reply.failure_kind == "AnswerTooLarge":
+            return f"an answer larger than the {MAX_ANSWER_BYTES >> 20} MiB ePROX reads: {retry}"
         return f"no HTTP answer ({reply.failure_kind}): {retry}"
     return f"{_answer(reply)}, not HTTP 2xx with {{\"success\": true}}: {retry}"
 

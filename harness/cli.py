@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     checker = commands.add_parser(
         "check-callbacks", help="tell a registry team whether their callback endpoints answer ePROX as they must",
         description="PUTs the callbacks ePROX sends a registry (statuses, an answer and the same answer again, "
-                    "an expiry, a message status, and two forged ones) to {URL}/api/PromsFormOrder and "
+                    "an expiry, a message status, and forged ones with another apiKey) to {URL}/api/PromsFormOrder and "
                     "{URL}/api/MessageToCitizen, and judges every answer as ePROX does. Exit 0 only when all "
                     "pass. The callbacks carry a synthetic answer to RAND-12 and no national id.")
     checker.add_argument("url", metavar="URL", help="the registry's callback base URL (its ApiBaseUrl at ePROX)")
@@ -228,27 +228,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_check_callbacks(args: argparse.Namespace) -> int:
     from fake_registry.checker import DEFAULT_TIMEOUT, Verdict, passed, run_checks, usage_problems
+    from proxy.privacy import shown_url
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     problems = usage_problems(args.url, args.api_key, args.order_id, args.message_id, timeout)
     if problems:
         print("eprox-harness check-callbacks: " + "; ".join(problems), file=sys.stderr)
         return EXIT_USAGE
+    url = shown_url(args.url)
     if not args.json:
-        _say(f"Checking the callback endpoints under {args.url} as ePROX calls them (timeout {timeout:g} s):")
+        _say(f"Checking the callback endpoints under {url} as ePROX calls them (timeout {timeout:g} s):")
     show = (lambda result: None) if args.json else (
         lambda r: _say(f"{r.verdict.value:<5} {r.check.name:<20} {r.check.what}\n      {r.reason}"))
     ids, results = run_checks(args.url, args.api_key, order_ids=args.order_id, message_id=args.message_id,
                               timeout=timeout, seed=args.seed, on_result=show)
     ok = passed(results)
     if args.json:
-        print(json.dumps({"url": args.url, "passed": ok, "orderIds": ids.orders,
+        print(json.dumps({"url": url, "passed": ok, "orderIds": ids.orders,
                           "messageId": ids.message, "madeUp": sorted(ids.made_up),
                           "results": [r.as_json() for r in results]}, indent=2))
         return EXIT_OK if ok else EXIT_FAILED
     count = sum(r.verdict is Verdict.PASSED for r in results)
     _say(f"{count} of {len(results)} checks passed.")
-    if ids.made_up and any(r.verdict is not Verdict.PASSED and r.check.genuine for r in results):
+    if ids.made_up and any(r.verdict is not Verdict.PASSED and r.check.genuine and r.status is not None
+                           for r in results):  # refused, not unreachable
         _say("The checker made up the order and message ids; if your system refuses callbacks for ids it does "
              "not hold, give it some that it holds: --order-id ID (up to three times) --message-id ID.")
     return EXIT_OK if ok else EXIT_FAILED

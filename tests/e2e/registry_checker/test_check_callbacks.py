@@ -51,11 +51,27 @@ class Registry:
             return jsonify(message="boom"), 500
         if self.misbehave == "answers-text":
             return "OK", 200
+        if self.misbehave == "answers-huge":
+            return jsonify(success=True, pad="x" * (2 << 20))
+        if self.misbehave == "slow-to-wake" and len(self.received) <= 2:
+            self.release.wait(timeout=30)  # its first two requests: longer than the checker waits
+        if self.misbehave == "key-checked-on-statuses-only" and (
+                body.get("formOrderStatus") in ("Completed", "Expired") or "sentStatus" in body):
+            return jsonify(success=True)
+        if self.misbehave == "delivery-id-checked-not-key":
+            status = body.get("formOrderStatus") or body.get("sentStatus")
+            order = body.get("formOrderId") or body.get("messageToCitizenId")
+            return jsonify(success=delivery == f"{order}.{status}")
+        if self.misbehave == "names-on-statuses-only" and isinstance(body.get("notificationChannel"), str) and \
+                body.get("formOrderStatus") in ("Completed", "Expired"):
+            return jsonify(success=False, message="notificationChannel must be a number"), 400
         if self.misbehave == "hangs-on-expiry" and body.get("formOrderStatus") == "Expired":
             self.release.wait(timeout=30)  # held until the test ends: longer than the checker waits
         if self.misbehave == "channel-numbers-only" and isinstance(body.get("notificationChannel"), str):
             return jsonify(success=False, message="notificationChannel must be a number")
-        if self.misbehave == "strict-about-order-history" and body.get("apiKey") == KEY:
+        if self.misbehave not in ("ignores-api-key", "slow-to-wake") and body.get("apiKey") != KEY:
+            return jsonify(success=False)  # before anything is recorded: a forged callback changes nothing
+        if self.misbehave == "strict-about-order-history":
             order, status = body.get("formOrderId"), body.get("formOrderStatus")
             history = self.history.setdefault(order, [])
             if status in history and delivery not in self.seen_deliveries or "Error" in history:
@@ -64,8 +80,6 @@ class Registry:
         if self.misbehave == "not-idempotent" and delivery in self.seen_deliveries:
             return jsonify(success=False, message="already received"), 409
         self.seen_deliveries.add(delivery)
-        if self.misbehave != "ignores-api-key" and body.get("apiKey") != KEY:
-            return jsonify(success=False)
         return jsonify(success=True)
 
 
@@ -94,21 +108,22 @@ def test_a_conforming_registry_passes_every_check_and_the_command_exits_0(regist
     assert main(["check-callbacks", registry.url, "--api-key", KEY, "--order-id", ORDER_IDS[0],
                  "--order-id", ORDER_IDS[1], "--order-id", ORDER_IDS[2], "--message-id", MESSAGE_ID]) == 0
     out = capsys.readouterr().out
-    assert "9 of 9 checks passed." in out
+    assert "11 of 11 checks passed." in out
     assert "FAIL" not in out and "made up" not in out
-    assert len(registry.received) == 9
+    assert len(registry.received) == 11
     ordered = {r["body"].get("formOrderId") for r in registry.received} - {None}
     assert ordered == set(ORDER_IDS)
-    assert [r["body"]["messageToCitizenId"] for r in registry.received if r["path"].endswith("MessageToCitizen")] \
-        == [MESSAGE_ID]
+    assert [r["body"]["messageToCitizenId"] for r in registry.received
+            if r["path"].endswith("MessageToCitizen") and r["body"]["apiKey"] == KEY] == [MESSAGE_ID]
 
 
 def test_what_the_checker_sends_is_what_eprox_sends(registry_factory):
     """Every genuine callback conforms to the callback schemas and carries the key; each has its own
-    X-Delivery-Id except the resent answer, which repeats the answer's body and id."""
+    X-Delivery-Id except the resent answer, which repeats the answer's body and id. A forged callback is its
+    genuine twin with another key or none, sent just before it under the twin's id."""
     registry = registry_factory()
     _, results = run_checks(registry.url, KEY, seed=4, clock=FIXED)
-    assert len(registry.received) == len(results) == 9
+    assert len(registry.received) == len(results) == 11
     for result, got in zip(results, registry.received):
         assert got["contentType"].startswith("application/json")
         assert got["body"] == result.check.body
@@ -119,11 +134,22 @@ def test_what_the_checker_sends_is_what_eprox_sends(registry_factory):
         else:
             assert got["body"].get("apiKey") != KEY
     by_name = {r.check.name: got for r, got in zip(results, registry.received)}
+    names = [r.check.name for r in results]
+    for forged in (r.check for r in results if not r.check.genuine):
+        twin = by_name[forged.same_as]
+        assert names.index(forged.same_as) > names.index(forged.name)
+        assert by_name[forged.name]["deliveryId"] == twin["deliveryId"]
+        assert {k: v for k, v in by_name[forged.name]["body"].items() if k != "apiKey"} == \
+            {k: v for k, v in twin["body"].items() if k != "apiKey"}
+    assert {r.check.same_as for r in results if not r.check.genuine} == {"status-error", "answer-completed",
+                                                                        "message-sent"}
     assert by_name["answer-resent"] == by_name["answer-completed"]
     assert isinstance(json.loads(by_name["answer-completed"]["body"]["formData"]), dict)
     assert by_name["status-channel-name"]["body"]["notificationChannel"] == "Helsenorge"
+    assert by_name["answer-expired"]["body"]["notificationChannel"] == "Helsenorge"
     assert by_name["status-ordered"]["body"]["notificationChannel"] == 1
-    ids = [got["deliveryId"] for got in registry.received]
+    assert by_name["answer-completed"]["body"]["notificationChannel"] == 1
+    ids = [got["deliveryId"] for r, got in zip(results, registry.received) if r.check.genuine]
     assert len(set(ids)) == len(ids) - 1
     # as ePROX gives them: <the registry's order id>.<status>, one per order and status; one order each
     # gets what one order could get (Ordered, then its answer or its expiry; or an Error)
@@ -143,14 +169,17 @@ def test_the_same_seed_sends_the_same_callbacks(registry_factory):
     run_checks(first.url, KEY, seed=11, clock=FIXED)
     run_checks(second.url, KEY, seed=11, clock=FIXED)
     run_checks(second.url, KEY, seed=12, clock=FIXED)
-    assert first.received == second.received[:9]
-    assert first.received != second.received[9:]
+    assert first.received == second.received[:11]
+    assert first.received != second.received[11:]
 
 
 @pytest.mark.parametrize("misbehave, failing", [
-    ("ignores-api-key", {"forged-api-key", "forged-no-api-key"}),
+    ("ignores-api-key", {"forged-api-key", "forged-no-api-key", "forged-answer", "forged-message"}),
     ("not-idempotent", {"answer-resent"}),
-    ("channel-numbers-only", {"status-channel-name"}),
+    ("channel-numbers-only", {"status-channel-name", "answer-expired"}),
+    ("names-on-statuses-only", {"answer-expired"}),
+    ("key-checked-on-statuses-only", {"forged-answer", "forged-message"}),
+    ("delivery-id-checked-not-key", {"forged-api-key", "forged-no-api-key", "forged-answer", "forged-message"}),
 ])
 def test_each_common_mistake_fails_exactly_its_check(registry_factory, misbehave, failing):
     registry = registry_factory(misbehave)
@@ -182,7 +211,8 @@ def test_a_registry_that_never_acknowledges_fails_every_genuine_check_and_proves
     by_check = {r["check"]: r for r in report["results"]}
     genuine = [r for name, r in by_check.items() if not name.startswith("forged")]
     assert len(genuine) == 7 and all(r["verdict"] == "failed" and shown in r["reason"] for r in genuine)
-    assert {by_check[n]["verdict"] for n in ("forged-api-key", "forged-no-api-key")} == {"inconclusive"}
+    assert {by_check[n]["verdict"] for n in ("forged-api-key", "forged-no-api-key", "forged-answer",
+                                             "forged-message")} == {"inconclusive"}
     assert set(report["madeUp"]) == set(report["orderIds"]) | {report["messageId"]}
 
 
@@ -192,9 +222,10 @@ def test_an_unreachable_registry_is_reported_not_raised(capsys):
     server.stop()  # the port is free again: nothing listens
     assert main(["check-callbacks", url, "--api-key", KEY, "--timeout", "2"]) == 1
     out = capsys.readouterr().out
-    assert "0 of 9 checks passed." in out
+    assert "0 of 11 checks passed." in out
     assert "no HTTP answer (ConnectionError)" in out
-    assert "give it some that it holds: --order-id" in out
+    assert "this shows nothing about the apiKey check" in out  # a forged callback nobody answered
+    assert "give it some that it holds" not in out  # nothing refused the made-up ids: nothing answered
 
 
 @pytest.mark.parametrize("args, message", [
@@ -206,6 +237,12 @@ def test_an_unreachable_registry_is_reported_not_raised(capsys):
       "--order-id", ORDER_IDS[2], "--order-id", MESSAGE_ID], "--order-id: at most 3 (answered, expired, failed)"),
     (["http://127.0.0.1:9/x", "--api-key", KEY] + ["--order-id", ORDER_IDS[0]] * 2,
      "--order-id: the answered, expired, failed orders must be different orders"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--order-id", ORDER_IDS[0].upper()],
+     "--order-id: the answered, expired, failed orders must be different orders"),
+    (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--message-id", ORDER_IDS[0].upper()],
+     "--message-id: a message's id is not an order's"),
+    (["http://127.0.0.1:9/x?", "--api-key", KEY], "URL: has a query or a fragment"),
+    (["http://127.0.0.1:9/x#", "--api-key", KEY], "URL: has a query or a fragment"),
     (["http://[::1", "--api-key", KEY], "URL: has an unusable host"),
     (["http://127.0.0.1:99999/x", "--api-key", KEY], "URL: "),
     (["http://127.0.0.1:9/x", "--api-key", "with space"], "--api-key: contains a line break, a space"),
@@ -215,7 +252,7 @@ def test_an_unreachable_registry_is_reported_not_raised(capsys):
 ])
 def test_bad_arguments_exit_2_with_the_reason_and_send_nothing(registry_factory, capsys, args, message):
     registry = registry_factory()
-    args = [registry.url if a == "http://127.0.0.1:9/x" else a for a in args]
+    args = [a.replace("http://127.0.0.1:9/x", registry.url) for a in args]
     assert main(["check-callbacks", *args]) == 2
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""
@@ -229,3 +266,42 @@ def test_a_registry_that_treats_an_error_as_final_and_refuses_a_second_ordered_s
     registry = registry_factory("strict-about-order-history")
     _, results = run_checks(registry.url, KEY, order_ids=ORDER_IDS, message_id=MESSAGE_ID)
     assert {name: v for name, v in verdicts(results).items() if v is not Verdict.PASSED} == {}
+
+
+def test_a_forged_callback_nobody_answered_proves_nothing(registry_factory):
+    """A registry slow to wake (its first two requests time out) that acknowledges everything, forged callbacks
+    included: the two unanswered forged callbacks were counted as refused, the run as a pass for them."""
+    registry = registry_factory("slow-to-wake")
+    _, results = run_checks(registry.url, KEY, timeout=0.5)
+    by_name = {r.check.name: r for r in results}
+    for name in ("forged-api-key", "forged-no-api-key"):
+        assert by_name[name].verdict is Verdict.INCONCLUSIVE
+        assert by_name[name].reason == "no HTTP answer (Timeout): this shows nothing about the apiKey check"
+    assert by_name["forged-answer"].verdict is by_name["forged-message"].verdict is Verdict.FAILED
+
+
+def test_an_answer_larger_than_eprox_reads_is_named_as_such(registry_factory):
+    registry = registry_factory("answers-huge")
+    _, results = run_checks(registry.url, KEY)
+    genuine = [r for r in results if r.check.genuine]
+    assert genuine and all(r.verdict is Verdict.FAILED for r in genuine)
+    assert all(r.reason.startswith("an answer larger than the 1 MiB ePROX reads") for r in genuine)
+
+
+def test_ids_given_in_upper_case_are_sent_as_eprox_writes_its_ids(registry_factory):
+    registry = registry_factory("strict-about-order-history")
+    _, results = run_checks(registry.url, KEY, order_ids=[i.upper() for i in ORDER_IDS], message_id=MESSAGE_ID.upper())
+    assert all(r.verdict is Verdict.PASSED for r in results)
+    sent = {got["body"].get("formOrderId") or got["body"]["messageToCitizenId"] for got in registry.received}
+    assert sent == set(ORDER_IDS) | {MESSAGE_ID}
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_the_url_is_shown_without_its_password_or_a_national_id(capsys, json_output):
+    server = LiveServer("gone")
+    url = server.url.replace("http://", "http://team:s3cret-pass@") + "/26670271527/eprox"
+    server.stop()
+    assert main(["check-callbacks", url, "--api-key", KEY, "--timeout", "2"] + (["--json"] if json_output else [])) == 1
+    out = capsys.readouterr().out
+    assert "s3cret-pass" not in out and "26670271527" not in out
+    assert "team:***@" in out and "266702*****" in out

@@ -4,8 +4,8 @@ Plain JSON Schema (draft 2020-12), no custom keywords, so other tools can embed 
 also be null, which means the same as leaving it out, except `profile.contactRegister` and
 `profile.postalAddress`, where null says "has none". The schema checks shapes; the fake ePROM also checks
 what a schema cannot (check digits, real dates, that birthDate and age agree with the id, that an initiated
-form exists and has an owner, that a behaviour and an answer go together) and answers those with a 400
-naming the field."""
+form exists and has an owner, that a behaviour and an answer go together, that a wait is at most 100 years in
+all) and answers those with a 400 naming the field."""
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +34,8 @@ def _or_null(schema: dict) -> dict:
 _NATIONAL_ID = {"type": "string", "pattern": NATIONAL_ID_PATTERN,
                 "description": "11 digits: a fødselsnummer or D-nummer (synthetic month+65 / month+80 ids too)"}
 _DURATION = {"type": "string", "pattern": DURATION_PATTERN,
-             "description": "ISO-8601 duration such as P3D or PT12H (weeks, days, hours, minutes, seconds)"}
+             "description": "ISO-8601 duration such as P3D or PT12H (weeks, days, hours, minutes, seconds), at "
+                            "most 100 years (P36525D) in all"}
 _DATE = {"type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD"}
 _BOOL = {"type": "boolean"}
 _CHANNEL = {

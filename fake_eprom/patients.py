@@ -41,6 +41,10 @@ LAST_ENCODABLE_BIRTH_YEAR = 2039  # national ids tell 20xx births by year digits
 MAX_FORM_DATA_DEPTH = 32
 CONTACT_DATA_AGE = timedelta(days=30)  # default contact data was updated this long before the clock's start
 DEFAULT_INITIATED_ANSWER_AFTER = timedelta(minutes=10)
+#: The longest wait a patient's plan may give (answer.after, initiates[].after): 100 years is longer than any
+#: run; more (P99999999D) only overflowed the calendar when the wait was planned.
+MAX_DURATION = timedelta(days=36525)
+MAX_DURATION_TEXT = "100 years (P36525D)"
 
 # behaviours
 ANSWERS, NEVER, OPENS_NEVER_DELIVERS, ANSWERS_AFTER_EXPIRY, CANCELS_SIGNING_THEN_SIGNS, PAPER_MAIL_RETURNED = \
@@ -339,7 +343,13 @@ def parse_duration(value: Any, where: str) -> timedelta:
         if re.match(r"^P[0-9YWDTHMS.]*$", value) and ("Y" in value or "M" in value.split("T")[0]):
             raise ProtocolError(f"{where}: {value!r}: use days, hours, minutes or seconds, not years or months")
         raise ProtocolError(f"{where}: {value!r} is not an ISO-8601 duration such as 'P3D'")
-    return isodate.parse_duration(value)
+    try:
+        parsed = isodate.parse_duration(value)
+    except OverflowError:  # more days than a timedelta holds
+        parsed = None
+    if parsed is None or parsed > MAX_DURATION:
+        raise ProtocolError(f"{where}: {value!r} is too long: at most {MAX_DURATION_TEXT}")
+    return parsed
 
 
 def _reachable(value: Any) -> frozenset[Channel]:

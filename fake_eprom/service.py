@@ -43,7 +43,7 @@ from .patients import (
     Population,
 )
 from .reachability import HELSENORGE_AGE
-from .scheduler import Job, Scheduler, retry_delay
+from .scheduler import Job, Scheduler, later, retry_delay
 from .synthetic import PersonFactory
 
 log = logging.getLogger(__name__)
@@ -171,19 +171,21 @@ class FakeEprom:
 
     # --- the control API ----------------------------------------------------------------
     def add_patient(self, body: dict[str, Any]) -> Patient:
+        """Parse the whole body first: a refused patient changes nothing."""
         now = self.clock.now()
         patient = self.population.parse(body, now, self.config.form)
+        dues = [later(now, initiation.after) for initiation in patient.initiates]
         self.population.put(patient)
         with self._lock:
             for job in self._initiation_jobs.pop(patient.national_id, []):
                 self.scheduler.cancel(job)
                 self._initiations.pop(job.key, None)
             generation = next(self._initiation_generation)
-            for i, initiation in enumerate(patient.initiates):
+            for i, (initiation, due) in enumerate(zip(patient.initiates, dues)):
                 key = f"{patient.national_id}#{generation}#{i}"
                 self._initiations[key] = (patient, initiation)
                 self._initiation_jobs.setdefault(patient.national_id, []).append(
-                    self.scheduler.schedule(now + initiation.after, INITIATE, key))
+                    self.scheduler.schedule(due, INITIATE, key))
         if patient.initiates:
             self.runtime.timeline.notify()
         log.info("patient %r described", patient)
@@ -328,21 +330,23 @@ class FakeEprom:
         behaviour, plan = patient.behaviour, patient.answer
         if behaviour in NEEDS_ANSWER:
             assert plan is not None
-            if at + plan.after < expiry:  # else the expiry wins
-                order.planned.append(self.scheduler.schedule(at + plan.after, ANSWER, order.id))
+            answered = later(at, plan.after)
+            if answered < expiry:  # else the expiry wins
+                order.planned.append(self.scheduler.schedule(answered, ANSWER, order.id))
         elif behaviour == OPENS_NEVER_DELIVERS:
-            opened = at + (plan.after if plan is not None else DEFAULT_OPEN_AFTER)
+            opened = later(at, plan.after if plan is not None else DEFAULT_OPEN_AFTER)
             if opened >= expiry:
                 opened = at + (expiry - at) / 2
             order.planned.append(self.scheduler.schedule(opened, OPEN, order.id))
         elif behaviour == ANSWERS_AFTER_EXPIRY:
-            attempt = at + plan.after if plan is not None else expiry
+            attempt = later(at, plan.after) if plan is not None else expiry
             if attempt <= expiry:
                 attempt = expiry + LATE_ANSWER_AFTER_EXPIRY
             self.scheduler.schedule(attempt, LATE_ANSWER, order.id)  # not planned: the expiry must not cancel it
         elif behaviour == PAPER_MAIL_RETURNED and order.channel is Channel.PhysicalMailbox:
-            if at + MAIL_RETURN_TIME < expiry:
-                order.planned.append(self.scheduler.schedule(at + MAIL_RETURN_TIME, MAIL_RETURNED, order.id))
+            returned = later(at, MAIL_RETURN_TIME)
+            if returned < expiry:
+                order.planned.append(self.scheduler.schedule(returned, MAIL_RETURNED, order.id))
 
     def _mail_returned(self, order: Order, at: datetime) -> None:
         order.status, order.mail_returned_at = FormOrderStatus.PhysicalMailReturned, at
@@ -367,7 +371,7 @@ class FakeEprom:
                       Channel.None_, None, status=FormOrderStatus.Ordered, channel=Channel.None_, reached_at=at,
                       plan=initiation.answer)
         self._orders[order_id] = order
-        order.planned.append(self.scheduler.schedule(at + initiation.answer.after, ANSWER, order_id))
+        order.planned.append(self.scheduler.schedule(later(at, initiation.answer.after), ANSWER, order_id))
         log.info("order %s: %s ordered form %s themself (owner %s)", order_id, mask(patient.national_id), form.id,
                  system.name)
 

@@ -13,7 +13,7 @@ from eprom_protocol.national_id import check_digits
 from fake_eprom.app import EXTENSION, create_app
 from fake_eprom.config import EpromConfig, OrderingSystem
 from fake_eprom.forms import default_catalog
-from service_kit.clock import SimClock
+from service_kit.clock import DEFAULT_SIM_START, SimClock
 from service_kit.http import Exchange
 from service_kit.runtime import Runtime
 from service_kit.timeline import Timeline
@@ -79,8 +79,8 @@ class StubTransport:
 
 
 class EpromSim:
-    def __init__(self, *, seed=7, systems=None, sim=True, **config):
-        self.clock = SimClock()
+    def __init__(self, *, seed=7, systems=None, sim=True, start=DEFAULT_SIM_START, **config):
+        self.clock = SimClock(start)
         self.timeline = Timeline(self.clock, pump=False)
         self.runtime = Runtime(self.clock, self.timeline, seed=seed, sim=sim)
         self.transport = StubTransport(self.clock)

@@ -1,11 +1,13 @@
 """The fake ePROM's control API (SPEC §4): patients, orders, answers, deliveries; clear 400/404/409s."""
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime, timezone
 
 import pytest
 
 from eprom_protocol.national_id import Synthetic, age_on, classify
+from fake_eprom.forms import default_catalog
 
 
 NESTED_40: list = [1]
@@ -97,6 +99,43 @@ def test_bad_patients_are_refused_clearly(sim, body, text):
     assert response.status_code == 400
     assert message(response) == text
     assert sim.client.get("/_sim/patients").get_json() == []
+
+
+def long_wait(where: str, wait: str, form_id: str) -> dict:
+    """A patient body whose wait at `where` is `wait`."""
+    if where == "answer.after":
+        return {"answer": {"after": wait}}
+    if where == "initiates[0].after":
+        return {"initiates": [{"formId": form_id, "after": wait}]}
+    return {"initiates": [{"formId": form_id, "after": "PT1S", "answer": {"after": wait}}]}
+
+
+@pytest.mark.parametrize("where, wait", [
+    ("answer.after", "P36526D"), ("answer.after", "P5218W"), ("answer.after", "P999999999D"),
+    ("answer.after", "PT99999999999999999999H"), ("initiates[0].after", "P99999999D"),
+    ("initiates[0].answer.after", "P99999999D"),
+])
+def test_a_wait_longer_than_100_years_is_refused_and_stores_nothing(owned_sim, ids, where, wait):
+    """Such waits were taken and overflowed the calendar when planned: a 500 that still stored the patient
+    (initiates), or a crash of the due work when the patient was ordered for."""
+    body = {"nationalId": ids.TEST_PERSON, **long_wait(where, wait, ids.SIGNED_FORM)}
+    response = owned_sim.client.post("/_sim/patients", json=body)
+    assert response.status_code == 400
+    assert message(response) == f"{where}: {wait!r} is too long: at most 100 years (P36525D)"
+    assert owned_sim.client.get("/_sim/patients").get_json() == []
+
+
+def test_a_100_year_wait_near_the_end_of_the_calendar_is_planned_without_a_crash(make_sim, ids):
+    """The due work adds the wait to the clock; past year 9999 that overflowed and the run failed."""
+    forms = [replace(f, owner="eprox") if f.id == ids.SIGNED_FORM else f for f in default_catalog()]
+    sim = make_sim(start=datetime(9990, 1, 1, tzinfo=timezone.utc), forms=forms)
+    sim.patient(nationalId=ids.TEST_PERSON, answer={"after": "P36525D"},
+                initiates=[{"formId": ids.SIGNED_FORM, "after": "PT1H", "answer": {"after": "P36525D"}}])
+    got = sim.ordered(nationalId=ids.TEST_PERSON, expiryDate="9999-12-31T23:59:59")
+    assert sim.settle() == 0
+    sim.advance(hours=1)
+    assert [o["status"] for o in sim.orders(nationalId=ids.TEST_PERSON)] == ["Ordered", "Ordered"]
+    assert [b["formOrderStatus"] for b in sim.bodies(got["id"])] == ["Ordered"]
 
 
 def test_a_patient_with_no_body_at_all_is_a_default_patient_as_with_an_empty_object(sim):

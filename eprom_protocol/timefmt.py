@@ -55,8 +55,13 @@ def utc_timestamp(instant: datetime) -> str:
 
 
 def local_timestamp(instant: datetime) -> str:
-    """`timestamp` style: Norwegian local time, no offset."""
-    return instant.astimezone(OSLO).replace(tzinfo=None).isoformat(timespec="microseconds")
+    """`timestamp` style: Norwegian local time, no offset. The last hours of 9999 in UTC are already past the
+    calendar in Norway: they are written as its last instant (an order may expire then: "never", in .NET)."""
+    try:
+        local = instant.astimezone(OSLO).replace(tzinfo=None)
+    except OverflowError:
+        local = datetime.max
+    return local.isoformat(timespec="microseconds")
 
 
 def iso(instant: datetime) -> str:

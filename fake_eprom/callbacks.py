@@ -20,6 +20,7 @@ from eprom_protocol.messages import ZERO_UUID
 from eprom_protocol.timefmt import local_timestamp, utc_timestamp
 
 from .config import OrderingSystem
+from .scheduler import later
 
 STATUS = "status"
 RETURNED_FORM = "returnedForm"
@@ -77,7 +78,7 @@ def opening_events(question_ids: list[str], opened: datetime) -> Events:
     """A patient who opens the form, looks at the first half of the questions (a minute each) and leaves."""
     looked_at = question_ids[:(len(question_ids) + 1) // 2]
     return [(Event.FormOpened, None, opened)] + [
-        (Event.QuestionAccessed, qid, opened + timedelta(minutes=i + 1)) for i, qid in enumerate(looked_at)]
+        (Event.QuestionAccessed, qid, later(opened, timedelta(minutes=i + 1))) for i, qid in enumerate(looked_at)]
 
 
 def _spread(start: datetime, end: datetime, n: int) -> list[datetime]:

@@ -341,7 +341,7 @@ class FakeEprom:
         elif behaviour == ANSWERS_AFTER_EXPIRY:
             attempt = later(at, plan.after) if plan is not None else expiry
             if attempt <= expiry:
-                attempt = expiry + LATE_ANSWER_AFTER_EXPIRY
+                attempt = later(expiry, LATE_ANSWER_AFTER_EXPIRY)
             self.scheduler.schedule(attempt, LATE_ANSWER, order.id)  # not planned: the expiry must not cancel it
         elif behaviour == PAPER_MAIL_RETURNED and order.channel is Channel.PhysicalMailbox:
             returned = later(at, MAIL_RETURN_TIME)

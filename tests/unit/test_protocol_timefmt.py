@@ -142,6 +142,9 @@ def test_utc_timestamp_style():
     (utc(2023, 3, 29, 8, 20, 10, 180433), "2023-03-29T10:20:10.180433"),
     (utc(2025, 1, 6, 8, 0), "2025-01-06T09:00:00.000000"),  # winter, +01:00
     (utc(2025, 12, 31, 23, 30), "2026-01-01T00:30:00.000000"),  # across midnight and the year
+    (utc(9999, 12, 31, 22, 59, 59), "9999-12-31T23:59:59.000000"),
+    # past the calendar in Norway (was an OverflowError in the fake ePROM's due work): its last instant
+    (utc(9999, 12, 31, 23, 0), "9999-12-31T23:59:59.999999"),
 ])
 def test_local_timestamp_style(instant, expected):
     assert local_timestamp(instant) == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -232,6 +232,28 @@ def test_an_answer_after_the_expiry_with_no_later_time_tries_an_hour_after_it(si
     [refused] = sim.client.get(f"/_sim/orders/{got['id']}").get_json()["refusedAttempts"]
     assert refused["at"] == "2025-01-10T00:00:00+00:00"
     assert statuses(sim, got["id"]) == ["Ordered", "Expired"]
+
+
+def test_an_expiry_at_the_very_end_of_the_calendar_plans_the_late_answer_without_a_crash(sim):
+    """An hour after 9999-12-31T23:30Z is past the calendar: the due work crashed (settle said pending 1)."""
+    nid = sim.patient(behaviour="answersAfterExpiry")["nationalId"]
+    got = sim.ordered(nationalId=nid, expiryDate="9999-12-31T23:30:00Z")
+    assert sim.settle() == 0
+    assert statuses(sim, got["id"]) == ["Ordered"]
+
+
+def test_an_order_expiring_in_the_last_hours_of_the_calendar_expires_without_a_crash(make_sim, ids):
+    """Norwegian time is past the calendar there: the Expired callback's timestamp is its last instant."""
+    sim = make_sim(start=datetime(9999, 12, 31, 20, 0, tzinfo=timezone.utc))
+    nid = sim.patient(nationalId=ids.TEST_PERSON, behaviour="answersAfterExpiry")["nationalId"]
+    opener = sim.patient(nationalId=ids.GUIDE_PATIENT, behaviour="opensNeverDelivers")["nationalId"]
+    got = sim.ordered(nationalId=nid, expiryDate="9999-12-31T23:30:00Z")
+    opened = sim.ordered(nationalId=opener, expiryDate="9999-12-31T23:58:00Z")
+    sim.advance(hours=3, minutes=59)
+    [expired] = sim.bodies(got["id"], "Expired")
+    assert (expired["timestamp"], expired["timestampUtc"]) == ("9999-12-31T23:59:59.999999",
+                                                               "9999-12-31T23:30:00.000000Z")
+    assert kinds(sim.bodies(opened["id"], "Expired")[0])[0] == "FormOpened" and sim.settle() == 0
 
 
 def test_no_refusal_when_the_order_was_answered_in_time_by_hand(sim):

@@ -27,7 +27,7 @@ from fake_eprom.forms import default_catalog
 from proxy.config import ProxyConfig, RegistryAccount
 from proxy.gateways import HttpRegistries
 from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH, Reply
-from proxy.settings import key_problem, url_problem
+from proxy.settings import endpoint_problem, key_problem
 from proxy.store import delivery_id
 from service_kit.clock import Clock, SystemClock
 from service_kit.http import MAX_ANSWER_BYTES, Transport
@@ -94,7 +94,7 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
     """What is wrong with the checker's arguments, as sentences (empty: nothing); the URL and the key by the
     proxy's own rules for a registry's callback URL and key."""
     problems = []
-    if problem := url_problem(base_url):
+    if problem := endpoint_problem(base_url):
         problems.append(f"URL: {problem} (the registry's ApiBaseUrl, e.g. https://registry.example/eprox)")
     elif "?" in base_url or "#" in base_url:
         problems.append("URL: has a query or a fragment; give the base the callback paths are added to")

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from eprom_protocol.national_id import mask
+from eprom_protocol.national_id import mask, mask_in_text
 from proxy.cli import register as register_proxy_commands
 
 from .config import ConfigError, HarnessConfig, example_config, load_config
@@ -228,14 +228,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_check_callbacks(args: argparse.Namespace) -> int:
     from fake_registry.checker import DEFAULT_TIMEOUT, Verdict, passed, run_checks, usage_problems
-    from proxy.privacy import shown_url
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     problems = usage_problems(args.url, args.api_key, args.order_id, args.message_id, timeout)
     if problems:
         print("eprox-harness check-callbacks: " + "; ".join(problems), file=sys.stderr)
         return EXIT_USAGE
-    url = shown_url(args.url)
+    url = mask_in_text(args.url)  # a national id in a path
     if not args.json:
         _say(f"Checking the callback endpoints under {url} as ePROX calls them (timeout {timeout:g} s):")
     show = (lambda result: None) if args.json else (

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 
 from eprom_protocol.messages import ProtocolError
@@ -16,6 +15,8 @@ from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
 from proxy.config import LIFETIME_DAYS_SCHEMA
+from proxy.settings import URL as URL_PATTERN
+from proxy.settings import endpoint_problem
 from service_kit.clock import DEFAULT_SIM_START
 
 from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
@@ -33,7 +34,6 @@ POPULATIONS = ("open", "strict")
 CHANNEL_FORMATS = ("number", "name")
 NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 RESERVED_NAMES = ("eprom", "proxy")  # the transcript names the other two servers so
-URL_PATTERN = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
 
 PATTERN_WORDS.update({
     UUID_PATTERN: "is not a uuid",
@@ -219,19 +219,11 @@ def topology_rule_problems(data: Any) -> list[Problem]:
                                                      "every registry needs its own key"))
         else:
             seen_keys[key] = i
-        url = registry.get("callbackUrl")
-        if isinstance(url, str) and _bad_port(url):
-            found.append((f"registries[{i}].callbackUrl", f"{url!r} has no usable port"))
+        url = registry.get("callbackUrl")  # one the schema refused has been reported
+        if isinstance(url, str) and re.match(URL_PATTERN, url) and (problem := endpoint_problem(url)):
+            found.append((f"registries[{i}].callbackUrl", problem))
     found += _form_problems(data, registries)
     return found
-
-
-def _bad_port(url: str) -> bool:
-    try:
-        urlsplit(url).port
-    except ValueError:
-        return True
-    return False
 
 
 def _form_problems(data: dict, registries: list) -> list[Problem]:

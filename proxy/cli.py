@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import DATABASE_NAME, ProxyConfig
-from .privacy import shown_url
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATES = ("pending", "failed", "dead", "done")
@@ -230,13 +229,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = usable_config(args.config)
-    print(f"ePROM: {shown_url(config.eprom_url)}")
+    print(f"ePROM: {config.eprom_url}")
     print(f"database: {config.database_path}")
     print(f"lifetime: {config.lifetime / timedelta(days=1):g} days; delivery timeout {config.delivery_timeout:g} s, "
           f"{config.lane_width} in flight per registry")
     for registry in config.registries:
         forms = "every form" if registry.allowed_forms is None else f"{len(registry.allowed_forms)} form(s)"
-        print(f"registry {registry.name}: callbacks to {shown_url(registry.api_base_url)}, {forms}")
+        print(f"registry {registry.name}: callbacks to {registry.api_base_url}, {forms}")
     return EXIT_OK
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from eprom_protocol.national_id import mask_in_text
 
@@ -15,15 +14,3 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             text = text.replace(secret, "***")
     return mask_in_text(text)
 
-
-def shown_url(url: str) -> str:
-    """A URL as it may be printed: a password in it replaced by ***, national ids in it masked."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is not None:
-            host = parts.netloc.rpartition("@")[2]
-            parts = parts._replace(netloc=f"{parts.username}:***@{host}")
-        url = urlunsplit(parts)
-    except ValueError:  # not a URL one can split: only the masking
-        pass
-    return mask_in_text(url)

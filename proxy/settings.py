@@ -323,8 +323,20 @@ def key_problem(key: str) -> str | None:
 
 
 def _check_url(url: str, where: str, problems: list[str]) -> None:
-    if problem := url_problem(url):
+    if problem := endpoint_problem(url):
         problems.append(f"{where}: {problem}")
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why ePROX could not use this URL for ePROM or a registry's callbacks (None: it can): url_problem's
+    reasons, or credentials in it, which ePROX never sends (ePROM and the registries know it by its apiKey),
+    so every call would go without them."""
+    if problem := url_problem(url):
+        return problem
+    if "@" in urlsplit(url).netloc:
+        return ("holds a user name or password (user:password@host), which ePROX does not send: ePROM and the "
+                "registries know it by its apiKey")
+    return None
 
 
 def url_problem(url: str) -> str | None:

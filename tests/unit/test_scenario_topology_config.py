@@ -33,7 +33,14 @@ def test_a_callback_url_must_be_an_http_base_url(url):
 
 def test_a_callback_url_needs_a_usable_port():
     [line] = problems({"registries": [{"name": "mine", "callbackUrl": "http://127.0.0.1:99999"}]})
-    assert line == "t.yaml: registries[0].callbackUrl: 'http://127.0.0.1:99999' has no usable port"
+    assert line == "t.yaml: registries[0].callbackUrl: has a port that is not a number from 1 to 65535"
+
+
+def test_a_callback_url_with_credentials_is_refused():
+    """The proxy sends no user name or password from a URL: every callback would have gone without them."""
+    [line] = problems({"registries": [{"name": "mine", "callbackUrl": "http://me:pw@127.0.0.1:8080"}]})
+    assert line == ("t.yaml: registries[0].callbackUrl: holds a user name or password (user:password@host), which "
+                    "ePROX does not send: ePROM and the registries know it by its apiKey")
 
 
 def test_extra_forms_are_kept_in_catalog_format():

@@ -286,16 +286,19 @@ def test_serve_on_a_port_in_use_says_so_and_starts_nothing(tmp_path, capsys, cap
     assert not (tmp_path / "etc" / "state").exists(), "no database made"
 
 
-def test_check_config_shows_urls_without_a_password(tmp_path, monkeypatch, capsys):
-    """A URL may carry credentials (user:password@host); check-config printed them as they were."""
+
+def test_urls_with_credentials_are_refused(tmp_path, monkeypatch, capsys):
+    """ePROX sends no user name or password from a URL (ePROM and the registries know it by its apiKey): every
+    call would have gone without them, and check-config printed the password."""
     path = tmp_path / "eprox.yaml"
     path.write_text(yaml.safe_dump({"eprom": {"url": "https://eprox:eprom-s3cret@127.0.0.1:9", "apiKey": "eprox-key"},
                                     "database": str(tmp_path / "eprox.sqlite3"),
                                     "registries": [{"name": "registry-a", "apiKey": "a-key",
                                                     "callbackBaseUrl": "http://team:reg-s3cret@127.0.0.1:9/cb"}]}))
     monkeypatch.setenv("EPROX_CONFIG", str(path))
-    assert main(["check-config"]) == 0
-    out = capsys.readouterr().out
-    assert "s3cret" not in out
-    assert "ePROM: https://eprox:***@127.0.0.1:9\n" in out
-    assert "registry registry-a: callbacks to http://team:***@127.0.0.1:9/cb, every form\n" in out
+    assert main(["check-config"]) == 2
+    captured = capsys.readouterr()
+    assert "s3cret" not in captured.out + captured.err
+    for where in ("eprom.url", "registries.0.callbackBaseUrl"):
+        assert f"{where}: holds a user name or password (user:password@host), which ePROX does not send" \
+            in captured.err

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from .json_text import shown
+
 
 class WireEnum(IntEnum):
     """An IntEnum that parses a name (any case) or a number (int or numeric string)."""
@@ -41,7 +43,7 @@ class WireEnum(IntEnum):
     @classmethod
     def _expected(cls, value: object) -> str:
         allowed = ", ".join(f"{m.value} {m.wire_name}" for m in cls)
-        return f"{value!r} is not a valid {cls.__name__}; expected one of: {allowed}"
+        return f"{shown(value)} is not a valid {cls.__name__}; expected one of: {allowed}"
 
     @classmethod
     def wire_values(cls) -> list:

@@ -36,6 +36,17 @@ def _integer(text: str) -> int:
     return int(text)
 
 
+def shown(value: Any) -> str:
+    """A value the client sent, as an error message quotes it: a string in quotes ('Fax'), anything else as
+    JSON spells it (null, true), which is what the client wrote, not Python's None or True."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):  # not a JSON value (bytes, NaN): Python's spelling
+        return repr(value)
+
+
 def loads(text: str | bytes) -> Any:
     """The JSON value of `text` (bytes in UTF-8, -16 or -32, as json.loads detects), or ValueError
     with a short sentence saying what is wrong: where the syntax breaks, NaN or Infinity, a number

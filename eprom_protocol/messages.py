@@ -13,14 +13,22 @@ SIGNING_ON_BEHALF = (
     "The ordered form needs to be signed. This is not possible when the form is ordered "
     "on behalf of someone."
 )
-FH_NUMBER_NOT_SUPPORTED = (
-    "nationalId: FH-nummer is not supported as national ID. The national ID must be either "
-    "Norsk fødselsnummer or D-nummer."
-)
-H_NUMBER_NOT_SUPPORTED = (
-    "nationalId: H-nummer is not supported as national ID. The national ID must be either "
-    "Norsk fødselsnummer or D-nummer."
-)
+
+
+def fh_number_not_supported(field: str = "nationalId") -> str:
+    """ePROM's text names nationalId; another field holding an FH-nummer is named instead."""
+    return (f"{field}: FH-nummer is not supported as national ID. The national ID must be either "
+            "Norsk fødselsnummer or D-nummer.")
+
+
+def h_number_not_supported(field: str = "nationalId") -> str:
+    """As fh_number_not_supported, for an H-nummer."""
+    return (f"{field}: H-nummer is not supported as national ID. The national ID must be either "
+            "Norsk fødselsnummer or D-nummer.")
+
+
+FH_NUMBER_NOT_SUPPORTED = fh_number_not_supported()
+H_NUMBER_NOT_SUPPORTED = h_number_not_supported()
 MAIN_DOCUMENT_MISSING = "Main document in MessageToCitizen is missing"
 # The delivery partner (Helsenorge) failing a message to a citizen: 504 and 502.
 DELIVERY_PARTNER_TIMEOUT = "Timeout while waiting for response from Helsenorge"

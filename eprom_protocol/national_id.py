@@ -7,12 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 
-from .messages import (
-    FH_NUMBER_NOT_SUPPORTED,
-    H_NUMBER_NOT_SUPPORTED,
-    ProtocolError,
-    malformed_national_id,
-)
+from .messages import ProtocolError, fh_number_not_supported, h_number_not_supported, malformed_national_id
 
 WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -112,12 +107,12 @@ def classify(value: object, field: str = "nationalId") -> NationalId:
 
 
 def require_orderable(value: object, field: str = "nationalId") -> NationalId:
-    """Classify and insist on a fødselsnummer or D-nummer, with the documented texts."""
+    """Classify and insist on a fødselsnummer or D-nummer, with the documented texts (naming `field`)."""
     nid = classify(value, field)
     if nid.kind is IdKind.FH_NUMMER:
-        raise ProtocolError(FH_NUMBER_NOT_SUPPORTED)
+        raise ProtocolError(fh_number_not_supported(field))
     if nid.kind is IdKind.H_NUMMER:
-        raise ProtocolError(H_NUMBER_NOT_SUPPORTED)
+        raise ProtocolError(h_number_not_supported(field))
     return nid
 
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import isodate
 
+from .json_text import shown
 from .messages import ProtocolError
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -41,7 +42,7 @@ def parse_duration(value: object, field: str) -> timedelta:
     try:
         parsed = isodate.parse_duration(str(value))
     except (isodate.ISO8601Error, ValueError):
-        raise ProtocolError(f"{field}: {value!r} is not an ISO-8601 duration such as 'P3D'") from None
+        raise ProtocolError(f"{field}: {shown(value)} is not an ISO-8601 duration such as 'P3D'") from None
     if not isinstance(parsed, timedelta):
         raise ProtocolError(f"{field}: {value!r}: use days, hours, minutes or seconds, not years or months")
     if parsed < timedelta(0):

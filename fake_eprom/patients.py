@@ -16,6 +16,7 @@ from typing import Any, Callable
 import isodate
 
 from eprom_protocol.enums import FilledOutByActType, NotificationChannel as Channel
+from eprom_protocol.json_text import shown
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import classify, mask, require_orderable
 
@@ -366,10 +367,10 @@ def _reachable(value: Any) -> frozenset[Channel]:
         elif (_is_integer(item) and item == 0) or item == "None":
             raise ProtocolError("reachable: None is not a channel; use [] for a patient nobody can reach")
         else:
-            raise ProtocolError(f"reachable: {item!r} is not a channel; use the names "
+            raise ProtocolError(f"reachable: {shown(item)} is not a channel; use the names "
                                 f"{', '.join(REAL_CHANNEL_NAMES)} or the numbers 1 to {len(REAL_CHANNELS)}")
         if any(_json_equal(item, seen) for seen in seen_values):
-            raise ProtocolError(f"reachable: {item!r} is listed twice")
+            raise ProtocolError(f"reachable: {shown(item)} is listed twice")
         seen_values.append(item)
         found.append(channel)
     return frozenset(found)

@@ -147,6 +147,9 @@ def test_the_accepted_shapes_of_a_document_collection():
     ({"notificationPriorityList": ["Fax"]}, "notificationPriorityList.0: 'Fax' is not a valid NotificationChannel; "
                                             "expected one of: 0 None, 1 Helsenorge, 2 DigitalMailbox, 3 Unsecure, "
                                             "4 PhysicalMailbox"),
+    ({"notificationPriorityList": [None]}, "notificationPriorityList.0: null is not a valid NotificationChannel; "
+                                           "expected one of: 0 None, 1 Helsenorge, 2 DigitalMailbox, 3 Unsecure, "
+                                           "4 PhysicalMailbox"),
     ({"testMode": "no"}, "testMode: must be of type boolean or null, not string"),
     ({"documentCollection": {"documents": [{"content": "bm90IGEgcGRm", "isMainDocument": True}]}},
      "documentCollection.documents.0.content: is not a PDF (a PDF file starts with %PDF-)"),

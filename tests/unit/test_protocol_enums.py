@@ -129,6 +129,13 @@ def test_rejection_message_lists_the_allowed_values():
     assert message == "'Lost' is not a valid SentStatus; expected one of: 0 Sent, 1 Error"
 
 
+@pytest.mark.parametrize("value, spelt", [(None, "null"), (True, "true"), (False, "false"), (1.5, "1.5"),
+                                          ({"name": "Basic"}, '{"name": "Basic"}'), ("Lost", "'Lost'")])
+def test_the_rejected_value_is_spelt_as_in_json(value, spelt):
+    """It said None and True, Python's words for what the client wrote as null and true."""
+    assert _assert_rejected(SentStatus, value).startswith(f"{spelt} is not a valid SentStatus")
+
+
 @pytest.mark.parametrize("value", ["²", "١", "２", "1²", "--1", "-"])
 def test_rejects_non_ascii_digits_and_odd_signs_with_the_allowed_values(value):
     _assert_rejected(SentStatus, value)

@@ -143,11 +143,13 @@ def test_fh_nummer_first_digit_8_or_9_rejected_with_the_spec_text(value):
     assert err.value.status == 400
 
 
-def test_fh_text_names_nationalid_even_for_another_field():
-    """The documented text is fixed; it is returned verbatim whatever field is checked."""
+@pytest.mark.parametrize("value, text", [("81234567890", FH_TEXT), (with_check_digits("264739416"), H_TEXT)])
+def test_the_documented_text_names_the_field_that_holds_the_id(value, text):
+    """It said nationalId for an FH- or H-nummer in onBehalfOfNationalId too (ePROM's text is an interpolated
+    string, $"nationalId: ...": the field goes in front)."""
     with pytest.raises(ProtocolError) as err:
-        require_orderable("81234567890", field="onBehalfOfNationalId")
-    assert err.value.message == FH_TEXT
+        require_orderable(value, field="onBehalfOfNationalId")
+    assert err.value.message == text.replace("nationalId: ", "onBehalfOfNationalId: ")
 
 
 # --- malformed ids: our own 400 naming the field ---------------------------------------

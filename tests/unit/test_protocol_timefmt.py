@@ -119,6 +119,13 @@ def test_parse_duration_rejects_negative():
     assert err.value.message == "answer.after: '-P1D' must not be negative"
 
 
+@pytest.mark.parametrize("value, spelt", [(None, "null"), (True, "true"), (3, "3"), ("3 days", "'3 days'")])
+def test_parse_duration_quotes_the_value_as_json_spells_it(value, spelt):
+    with pytest.raises(ProtocolError) as err:
+        parse_duration(value, "statusDelay")
+    assert err.value.message == f"statusDelay: {spelt} is not an ISO-8601 duration such as 'P3D'"
+
+
 @pytest.mark.parametrize("value", ["garbage", "", "3 days", "P", "1D", "P3D ", None, 3])
 def test_parse_duration_rejects_garbage_naming_the_field(value):
     with pytest.raises(ProtocolError) as err:

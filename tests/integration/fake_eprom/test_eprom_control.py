@@ -90,6 +90,16 @@ def test_posting_a_known_id_replaces_the_patient(sim, ids):
                                   "national ID must be either Norsk fødselsnummer or D-nummer."),
     ({"nationalId": "81234567890"}, "nationalId: FH-nummer is not supported as national ID. The national ID must "
                                     "be either Norsk fødselsnummer or D-nummer."),
+    ({"answer": {"after": "P1D", "filledOutBy": {"nationalId": "80000000000", "actType": "Fullmakt"}}},
+     "answer.filledOutBy.nationalId: FH-nummer is not supported as national ID. The national ID must be either "
+     "Norsk fødselsnummer or D-nummer."),
+    ({"profile": {"representedBy": "26473941634"}}, "profile.representedBy: H-nummer is not supported as national "
+                                                    "ID. The national ID must be either Norsk fødselsnummer or "
+                                                    "D-nummer."),
+    ({"reachable": [True]}, "reachable: true is not a channel; use the names Helsenorge, DigitalMailbox, Unsecure, "
+                            "PhysicalMailbox or the numbers 1 to 4"),
+    ({"reachable": [None]}, "reachable: null is not a channel; use the names Helsenorge, DigitalMailbox, Unsecure, "
+                            "PhysicalMailbox or the numbers 1 to 4"),
     ({"reservedAgainstResearch": "yes"}, "reservedAgainstResearch: must be true or false"),
     ({"reachabel": []}, "unknown field(s) reachabel; a patient has: nationalId, birthDate, age, name, reachable, "
                         "profile, answer, formData, reservedAgainstResearch, behaviour, initiates"),

@@ -106,7 +106,12 @@ def test_h_number_is_refused_with_the_documented_text(sim, ids):
 def test_on_behalf_of_national_id_is_checked_too(sim, ids):
     assert message(sim.order(onBehalfOfNationalId="123")) == messages.malformed_national_id(
         "onBehalfOfNationalId", "it must be exactly 11 digits")
-    assert message(sim.order(onBehalfOfNationalId=ids.H_NUMBER)) == messages.H_NUMBER_NOT_SUPPORTED
+    assert message(sim.order(onBehalfOfNationalId=ids.H_NUMBER)) == (
+        "onBehalfOfNationalId: H-nummer is not supported as national ID. The national ID must be either Norsk "
+        "fødselsnummer or D-nummer.")  # it said nationalId, which was valid
+    assert message(sim.order(onBehalfOfNationalId="80000000000")) == (
+        "onBehalfOfNationalId: FH-nummer is not supported as national ID. The national ID must be either Norsk "
+        "fødselsnummer or D-nummer.")
 
 
 @pytest.mark.parametrize("value", ["tomorrow", "2025-13-01", "20.01.2025", ""])

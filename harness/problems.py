@@ -13,6 +13,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs
+
 Problem = tuple[str, str]  # (place in the file, what is wrong)
 
 
@@ -26,13 +28,14 @@ class ConfigError(Exception):
 
 # --- reading ----------------------------------------------------------------------------------
 
-class Loader(yaml.SafeLoader):
-    """Safe YAML that leaves timestamps as text: the schema and our own parsers read them."""
+class Loader(UniqueKeyLoader):
+    """Safe YAML that leaves timestamps as text (the schema and our own parsers read them) and refuses a key
+    given twice."""
 
 
 Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in UniqueKeyLoader.yaml_implicit_resolvers.items()
 }
 
 
@@ -46,11 +49,15 @@ def read_document(path: Path) -> Any:
         raise ConfigError([f"{path}: the file is not UTF-8 text"]) from None
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text) if text.strip() else {}
+            return json.loads(text, object_pairs_hook=unique_pairs) if text.strip() else {}
+        except DuplicateKey as err:
+            raise ConfigError([f"{path}: {err}"]) from None
         except json.JSONDecodeError as err:
             raise ConfigError([f"{path}: not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"]) from None
     try:
         data = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as err:
+        raise ConfigError([f"{path}: {err}"]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
+from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
 
@@ -40,7 +41,7 @@ ENV_CONVERSIONS: dict[str, tuple[Any, str]] = {
     "lifetimeDays": (float, "a number"),
     "delivery.timeoutSeconds": (float, "a number"),
     "delivery.perRegistry": (int, "a whole number"),
-    "registries": (lambda text: yaml.load(text, Loader=_UniqueKeyLoader), "a JSON (or YAML) list of registries"),
+    "registries": (lambda text: yaml.load(text, Loader=UniqueKeyLoader), "a JSON (or YAML) list of registries"),
     "logLevel": (str.upper, "a log level"),
     "sqliteSynchronous": (str.upper, "a SQLite synchronous mode"),
 }
@@ -115,38 +116,6 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: Any, line: int | None = None):
-        super().__init__(f"{f'line {line}: ' if line else ''}`{key}` is given twice (only one may be)")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping: YAML would silently keep the last, and a
-    second `database:` further down a long file would win unnoticed."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                if key in seen:
-                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
-                seen.add(key)
-            except TypeError:  # an unhashable key: the base class says what is wrong with it
-                pass
-        return super().construct_mapping(node, deep)
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json's object_pairs_hook: as _UniqueKeyLoader, for a JSON file."""
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise _DuplicateKey(key)
-        data[key] = value
-    return data
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
     """The settings a YAML (or JSON, by its suffix) file holds. A syntax error is told by line and column,
     never by quoting the line: it may hold a key."""
@@ -156,10 +125,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot be read ({getattr(err, 'strerror', None) or err})"]) from None
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text, object_pairs_hook=_unique_pairs)
+            data = json.loads(text, object_pairs_hook=unique_pairs)
         else:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as err:
+            data = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as err:
         raise ConfigError([f"{path}: {err}"]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -228,7 +197,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             convert, expected = ENV_CONVERSIONS[place]
             try:
                 value = convert(raw)
-            except _DuplicateKey as err:
+            except DuplicateKey as err:
                 problems.append(f"{var}: {err}")
                 continue
             except (ValueError, yaml.YAMLError):

@@ -244,6 +244,17 @@ def test_unreadable_files_say_so(tmp_path):
     assert line == "(top level): must be a mapping, not list ([1, 2])"
 
 
+def test_a_key_given_twice_is_a_problem_not_a_silent_choice(tmp_path):
+    """YAML and json keep the last of two equal keys: a second `expect:` dropped the first one's checks, and a
+    scenario that should have failed passed (found by a helper's hunt)."""
+    text = MINIMAL + "expect:\n  - {registry: r, patient: kari, statuses: [Ordered, Completed]}\nexpect: []\n"
+    assert problems(tmp_path, text) == [f"line {text.count(chr(10))}: `expect` is given twice (only one may be)"]
+    assert problems(tmp_path, '{"until": "P1D", "until": "P2D"}', name="twice.json") == [
+        "`until` is given twice (only one may be)"]
+    assert problems(tmp_path, "patients:\n  - {ref: a, ref: b}\n") == [
+        "line 2: `ref` is given twice (only one may be)"]
+
+
 def test_a_value_of_the_wrong_type_where_null_is_allowed_says_both(tmp_path):
     [line] = problems(tmp_path, "patients: [{ref: a, answer: 5}]")
     assert line == "patients[0].answer: must be a mapping or null, not integer (5)"

@@ -1,0 +1,39 @@
+"""Reading YAML and JSON files people write by hand: a key given twice in one mapping is an error. YAML and
+json would silently keep the last one, so a second `expect:` or `database:` further down a long file would
+win unnoticed (a scenario's first expectations dropped, and the run judged without them)."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: Any, line: int | None = None):
+        super().__init__(f"{f'line {line}: ' if line else ''}`{key}` is given twice (only one may be)")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says what is wrong with it
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: as UniqueKeyLoader, for JSON."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKey(key)
+        data[key] = value
+    return data

@@ -176,11 +176,15 @@ class Population:
         with self._lock:
             return self._patients.get(national_id)
 
-    def lookup(self, national_id: str) -> Patient | None:
-        """The described patient; else the default patient (open) or None (strict: not in the population)."""
+    def lookup(self, national_id: str, today: date) -> Patient | None:
+        """The described patient; else the default patient (open) or None (strict: not in the population, or
+        open but born after today: such an id belongs to nobody yet, as ePROM's "fødselsnummeret ikke
+        eksisterer")."""
         found = self.described(national_id)
         if found is not None or self.mode == "strict":
             return found
+        if _born_after(national_id, today):
+            return None
         return self.default_patient(national_id)
 
     def default_patient(self, national_id: str) -> Patient:
@@ -254,6 +258,9 @@ class Population:
         if birth is not None and birth != nid.birth_date:
             raise ProtocolError(f"birthDate: {birth.isoformat()} is not the birth date in nationalId "
                                 f"({nid.birth_date.isoformat()}); leave one of them out")
+        if nid.birth_date > today:
+            raise ProtocolError(f"nationalId: its birth date {nid.birth_date.isoformat()} is after the simulated "
+                                f"clock's today ({today.isoformat()})")
         if age is not None and age_on(nid.birth_date, today) != age:
             raise ProtocolError(f"age: nationalId says {age_on(nid.birth_date, today)} years today, not {age}; "
                                 "leave one of them out")
@@ -291,6 +298,11 @@ class Population:
         if "postalAddress" in raw:
             given["postal_address"] = _postal_address(raw["postalAddress"])
         return self._default_profile(self.persons.person(national_id, name), **given)
+
+
+def _born_after(national_id: str, today: date) -> bool:
+    birth = classify(national_id).birth_date
+    return birth is not None and birth > today
 
 
 # --- field parsers ------------------------------------------------------------------------

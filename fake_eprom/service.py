@@ -112,9 +112,9 @@ class FakeEprom:
         """Validate and record an order. Its callbacks wait until release(order_id) says the response is out."""
         now = self.clock.now()
         request = validate_order_request(body, self.config.catalog_for(system), now)
-        patient = self.population.lookup(request.national_id)
+        patient = self.population.lookup(request.national_id, now.date())
         if patient is None:
-            log.info("order of form %s for %s: not in the population, zero id", request.form.id,
+            log.info("order of form %s for %s: not in the population (or not born yet), zero id", request.form.id,
                      mask(request.national_id))
             return Placed({**request.echo, "id": ZERO_UUID, "singleUseCode": None, "loginUrl": None,
                            "notificationChannel": int(Channel.None_)}, None)
@@ -151,7 +151,7 @@ class FakeEprom:
                     self._faults[name] -= 1
                     log.info("message from %s: scripted %s (%d)", system.name, name, status)
                     raise ProtocolError(text, status=status)
-        patient = self.population.lookup(request.national_id)
+        patient = self.population.lookup(request.national_id, now.date())
         reachable = frozenset() if patient is None else patient.channels(now.date(), research=system.research)
         preferred = choose_letter_channel(request.priority, reachable) or Channel.None_
         with self._lock:
@@ -303,7 +303,7 @@ class FakeEprom:
                 log.info("order %s: an answer after the expiry was refused", order.id)
 
     def _patient(self, national_id: str) -> Patient:
-        return self.population.lookup(national_id) or self.population.default_patient(national_id)
+        return self.population.described(national_id) or self.population.default_patient(national_id)
 
     def _reach(self, order: Order, at: datetime) -> None:
         """The order reaches its patient, or fails to: decide the status and plan what follows."""
@@ -432,7 +432,7 @@ class FakeEprom:
         """A letter goes out on the first channel of its list that reaches the citizen, or fails (Error)."""
         if message.status is not None:
             return
-        patient = self.population.lookup(message.request.national_id)
+        patient = self.population.lookup(message.request.national_id, at.date())
         reachable = frozenset() if patient is None else patient.channels(at.date(), research=message.system.research)
         channel = choose_letter_channel(message.request.priority, reachable)
         status = SentStatus.Error if channel is None else SentStatus.Sent

@@ -22,6 +22,7 @@ NOW = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
 GUIDE_PATIENT = "26073941651"  # born 26.07.1939
 TEST_PERSON = "26670271527"  # born 26.07.2002, synthetic month+65
+UNBORN = "01713080396"  # born 01.06.2030, synthetic month+65: after the clock's today
 SIGNED_FORM = "4de7d33a-334f-41de-b2ed-9451bd942280"
 OWNED = {f.id: replace(f, owner="registry") if f.id == SIGNED_FORM else f for f in default_catalog()}
 VALIDATOR = Draft202012Validator(PATIENT_SCHEMA)
@@ -78,9 +79,14 @@ def test_names_and_addresses_are_seeded_per_person_not_per_call_order():
 
 def test_the_default_patient_of_an_open_population_is_the_same_generated_person():
     pop = population(3)
-    assert pop.lookup(GUIDE_PATIENT).name == pop.default_patient(GUIDE_PATIENT).name
-    assert pop.lookup(GUIDE_PATIENT).added_at is None
-    assert population(3, "strict").lookup(GUIDE_PATIENT) is None
+    assert pop.lookup(GUIDE_PATIENT, TODAY).name == pop.default_patient(GUIDE_PATIENT).name
+    assert pop.lookup(GUIDE_PATIENT, TODAY).added_at is None
+    assert population(3, "strict").lookup(GUIDE_PATIENT, TODAY) is None
+
+
+def test_an_id_born_after_today_is_nobody_in_the_open_population_until_that_day():
+    assert population().lookup(UNBORN, TODAY) is None
+    assert population().lookup(UNBORN, date(2030, 6, 1)).birth_date == date(2030, 6, 1)
 
 
 @pytest.mark.parametrize("age", [0, 1, 15, 16, 45, 99, 120])
@@ -182,6 +188,8 @@ def test_a_full_patient():
     ({"nationalId": GUIDE_PATIENT, "birthDate": "1939-07-27"},
      "birthDate: 1939-07-27 is not the birth date in nationalId (1939-07-26); leave one of them out"),
     ({"nationalId": GUIDE_PATIENT, "age": 40}, "age: nationalId says 85 years today, not 40; leave one of them out"),
+    ({"nationalId": UNBORN}, "nationalId: its birth date 2030-06-01 is after the simulated clock's today "
+                             "(2025-01-06)"),  # was taken: a patient aged -6
     ({"name": ""}, "name: must be a non-empty string"),
     ({"profile": []}, "profile: must be an object"),
     ({"profile": {"consent": "full"}},

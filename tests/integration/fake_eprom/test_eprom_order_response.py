@@ -115,6 +115,21 @@ def test_open_population_takes_any_valid_id_as_a_default_patient(sim, ids):
     assert statuses == ["Ordered", "Expired"]  # reachable, but never answers on their own
 
 
+UNBORN = "01713080396"  # synthetic (month + 65), born 2030-06-01: after the simulated clock's today
+
+
+def test_an_id_born_after_today_is_nobody_yet_so_the_zero_id_and_no_letter(sim, ids):
+    """It was a default patient aged -6, reached on paper; ePROM answers the zero id for an id that does not
+    exist. A letter to it reaches nobody (notificationChannel 0, then Error)."""
+    got = sim.ordered(nationalId=UNBORN, distributionRule="BasicOrPaper", formId=ids.PAPER_FORM)
+    assert (got["id"], got["notificationChannel"]) == (ZERO_UUID, 0)
+    letter = sim.sent(nationalId=UNBORN)
+    assert letter["notificationChannel"] == 0
+    sim.advance(days=30)
+    assert sim.orders() == []
+    assert [b["sentStatus"] for b in sim.message_bodies()] == ["Error"]
+
+
 def test_d_number_is_orderable(sim):
     for individual in range(100, 200):
         nine = f"660739{individual:03d}"  # day 26 + 40

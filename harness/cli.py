@@ -126,8 +126,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"eprox-harness up: the {what} is not usable:\n{err}", file=sys.stderr)
         return EXIT_USAGE
     ready = Path(args.ready_file) if args.ready_file else None
-    if ready is not None:
-        ready.unlink(missing_ok=True)  # a stale file would announce servers that are gone
+    if ready is not None and (problem := _clear_ready_file(ready)):
+        print(f"eprox-harness up: --ready-file {ready}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
@@ -155,7 +156,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             harness.timeline.settle()  # the orders due at the start have been placed before anyone is told
             info["patients"] = session.patient_list()
         if ready is not None:
-            write_ready_file(ready, info)
+            try:
+                write_ready_file(ready, info)
+            except OSError as err:  # the folder went away or filled up since the start
+                print(f"eprox-harness up: could not write the ready file {ready}: {err.strerror or err}",
+                      file=sys.stderr)
+                return EXIT_FAILED
         _announce(info, ready)
         while not stop.wait(0.5):  # the signal handler sets the event; the timeout only bounds the wait
             pass
@@ -170,6 +176,22 @@ def cmd_up(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     _say("eprox-harness: stopped")
     return EXIT_OK
+
+
+def _clear_ready_file(path: Path) -> str | None:
+    """Delete a stale ready file (it would announce servers that are gone) and make sure one can be written
+    there, before anything starts; else what is wrong."""
+    if path.is_dir():
+        return "is a folder; give a file's path"
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return f"cannot be written there ({err.strerror or err})"
+    return None
 
 
 def write_ready_file(path: Path, info: dict) -> None:

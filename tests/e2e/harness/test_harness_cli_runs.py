@@ -1,7 +1,6 @@
 """The CLI as a user runs it: bad configurations, help, and `eprox-harness demo`."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -10,18 +9,6 @@ import sys
 import pytest
 
 from harness.cli import main, write_ready_file
-
-
-
-def _built(package: str) -> bool:
-    try:
-        return importlib.util.find_spec(package) is not None and importlib.util.find_spec(f"{package}.app") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-SERVICES_BUILT = _built("fake_eprom") and _built("proxy")
-needs_services = pytest.mark.skipif(not SERVICES_BUILT, reason="fake_eprom or proxy is not built yet")
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -36,6 +23,22 @@ def test_a_bad_configuration_exits_2_naming_the_file_and_the_problem(tmp_path, c
     err = capsys.readouterr().err
     assert f"{bad}: registries[0]: unknown setting(s) 'colour'" in err
     assert not (tmp_path / "ready.json").exists()
+
+
+@pytest.mark.parametrize("where, problem", [
+    ("a folder", "is a folder; give a file's path"),
+    ("under a file", "cannot be written there (Not a directory)"),
+])
+def test_a_ready_file_that_cannot_be_written_exits_2_before_anything_starts(tmp_path, capsys, where, problem):
+    """Before, a folder was an IsADirectoryError traceback, and a path under a file a FileNotFoundError traceback
+    once every server had started (found by a helper's hunt)."""
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-folder").mkdir()
+    path = tmp_path / ("a-folder" if where == "a folder" else "a-file/ready.json")
+    assert main(["up", "--ready-file", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"eprox-harness up: --ready-file {path}: {problem}\n"
+    assert "every server serves" not in captured.out
 
 
 def test_usage_errors_exit_2(capsys):
@@ -60,7 +63,6 @@ def test_python_dash_m_harness_and_the_console_script_both_answer_help():
 
 
 @pytest.mark.e2e
-@needs_services
 def test_demo_exits_0_and_prints_a_transcript_and_a_verdict_per_flow():
     done = run("demo")
     out = done.stdout
@@ -81,7 +83,6 @@ def test_demo_exits_0_and_prints_a_transcript_and_a_verdict_per_flow():
 
 
 @pytest.mark.e2e
-@needs_services
 def test_demo_prints_the_same_transcript_every_time_for_a_seed():
     first, second = run("demo", "--seed", "3"), run("demo", "--seed", "3")
     assert first.stdout == second.stdout

@@ -65,6 +65,15 @@ def local_timestamp(instant: datetime) -> str:
     return local.isoformat(timespec="microseconds")
 
 
+def norwegian_date(instant: datetime) -> date:
+    """The date in Norway at `instant`: what ages and "within 18 months" count by, as ePROM's local
+    `timestamp` does (00:30 on 7 January in Oslo is still 6 January in UTC)."""
+    try:
+        return instant.astimezone(OSLO).date()
+    except OverflowError:  # the last hours of 9999 in UTC: already past the calendar in Norway
+        return date.max
+
+
 def iso(instant: datetime) -> str:
     """The control API's style: ISO-8601 with an explicit UTC offset."""
     return instant.astimezone(timezone.utc).isoformat()

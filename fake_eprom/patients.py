@@ -19,6 +19,7 @@ from eprom_protocol.enums import FilledOutByActType, NotificationChannel as Chan
 from eprom_protocol.json_text import shown
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import classify, mask, require_orderable
+from eprom_protocol.timefmt import norwegian_date
 
 from .distribution import REAL_CHANNELS
 from .forms import Form
@@ -161,7 +162,7 @@ class Population:
         self.mode = mode
         self._rng = rng
         self.persons = persons
-        self.contact_updated = clock_start.date() - CONTACT_DATA_AGE
+        self.contact_updated = norwegian_date(clock_start) - CONTACT_DATA_AGE
         self._patients: dict[str, Patient] = {}
         self._lock = threading.Lock()
 
@@ -209,7 +210,7 @@ class Population:
         `forms` finds a catalog form by id (for initiates)."""
         _only(body, PATIENT_FIELDS, "", "a patient")
         body = _without_nulls(body)
-        today = now.date()
+        today = norwegian_date(now)
         national_id, birth = self._identity(body, today)
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or not name):

@@ -22,7 +22,7 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol.messages import ZERO_UUID, ProtocolError
 from eprom_protocol.national_id import mask
-from eprom_protocol.timefmt import iso
+from eprom_protocol.timefmt import iso, norwegian_date
 from service_kit.runtime import Runtime
 
 from . import callbacks
@@ -112,13 +112,14 @@ class FakeEprom:
         """Validate and record an order. Its callbacks wait until release(order_id) says the response is out."""
         now = self.clock.now()
         request = validate_order_request(body, self.config.catalog_for(system), now)
-        patient = self.population.lookup(request.national_id, now.date())
+        today = norwegian_date(now)
+        patient = self.population.lookup(request.national_id, today)
         if patient is None:
             log.info("order of form %s for %s: not in the population (or not born yet), zero id", request.form.id,
                      mask(request.national_id))
             return Placed({**request.echo, "id": ZERO_UUID, "singleUseCode": None, "loginUrl": None,
                            "notificationChannel": int(Channel.None_)}, None)
-        reachable = patient.channels(now.date(), research=system.research, order_has_address=request.has_address)
+        reachable = patient.channels(today, research=system.research, order_has_address=request.has_address)
         preferred = choose_channel(request.rule, reachable) or Channel.None_
         with self._lock:
             order_id = self._order_ids.uuid()
@@ -151,8 +152,9 @@ class FakeEprom:
                     self._faults[name] -= 1
                     log.info("message from %s: scripted %s (%d)", system.name, name, status)
                     raise ProtocolError(text, status=status)
-        patient = self.population.lookup(request.national_id, now.date())
-        reachable = frozenset() if patient is None else patient.channels(now.date(), research=system.research)
+        today = norwegian_date(now)
+        patient = self.population.lookup(request.national_id, today)
+        reachable = frozenset() if patient is None else patient.channels(today, research=system.research)
         preferred = choose_letter_channel(request.priority, reachable) or Channel.None_
         with self._lock:
             message_id = self._message_ids.uuid()
@@ -195,7 +197,7 @@ class FakeEprom:
         return self.population.all()
 
     def patient_json(self, patient: Patient) -> dict:
-        return patient.to_json(self.clock.now().date())
+        return patient.to_json(norwegian_date(self.clock.now()))
 
     def orders(self, national_id: str | None = None, form_id: str | None = None) -> list[dict]:
         with self._lock:
@@ -310,7 +312,7 @@ class FakeEprom:
         if order.status is not None:
             return
         patient = self._patient(order.request.national_id)
-        reachable = patient.channels(at.date(), research=order.system.research,
+        reachable = patient.channels(norwegian_date(at), research=order.system.research,
                                      order_has_address=order.request.has_address)
         decision = decide(order.request.rule, reachable)
         order.status, order.channel, order.reached_at = decision.status, decision.channel, at
@@ -393,7 +395,7 @@ class FakeEprom:
         events = callbacks.filling_events(
             [q.id for q in form.questions], order.reached_at or at, at, signed=signed,
             cancel_signing_first=patient.behaviour == CANCELS_SIGNING_THEN_SIGNS, on_paper=on_paper)
-        child = patient.age(at.date()) < HELSENORGE_AGE
+        child = patient.age(norwegian_date(at)) < HELSENORGE_AGE
         filled_out_by = callbacks.filled_out_by(
             given=(plan.filled_out_by.national_id, plan.filled_out_by.act_type)
             if scripted and plan.filled_out_by is not None else None,
@@ -432,8 +434,9 @@ class FakeEprom:
         """A letter goes out on the first channel of its list that reaches the citizen, or fails (Error)."""
         if message.status is not None:
             return
-        patient = self.population.lookup(message.request.national_id, at.date())
-        reachable = frozenset() if patient is None else patient.channels(at.date(), research=message.system.research)
+        today = norwegian_date(at)
+        patient = self.population.lookup(message.request.national_id, today)
+        reachable = frozenset() if patient is None else patient.channels(today, research=message.system.research)
         channel = choose_letter_channel(message.request.priority, reachable)
         status = SentStatus.Error if channel is None else SentStatus.Sent
         message.status, message.channel, message.sent_at = status, channel or Channel.None_, at

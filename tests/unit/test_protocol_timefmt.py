@@ -1,7 +1,7 @@
 """Instants and durations on the wire: Norwegian local time by default, the two ePROM timestamp styles."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -12,6 +12,7 @@ from eprom_protocol.timefmt import (
     OSLO,
     iso,
     local_timestamp,
+    norwegian_date,
     parse_duration,
     parse_instant,
     utc_timestamp,
@@ -155,6 +156,16 @@ def test_utc_timestamp_style():
 ])
 def test_local_timestamp_style(instant, expected):
     assert local_timestamp(instant) == expected
+
+
+@pytest.mark.parametrize("instant, expected", [
+    (utc(2025, 1, 6, 22, 59), date(2025, 1, 6)),
+    (utc(2025, 1, 6, 23, 0), date(2025, 1, 7)),  # midnight in Oslo in winter (+01:00)
+    (utc(2025, 7, 6, 22, 0), date(2025, 7, 7)),  # and in summer (+02:00)
+    (utc(9999, 12, 31, 23, 30), date(9999, 12, 31)),  # past the calendar in Norway: its last day
+])
+def test_norwegian_date(instant, expected):
+    assert norwegian_date(instant) == expected
 
 
 def test_iso_has_an_explicit_utc_offset():

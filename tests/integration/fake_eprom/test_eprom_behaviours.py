@@ -317,6 +317,37 @@ def test_the_profile_decides_the_actual_channel_when_the_order_arrives(make_sim)
     assert (status["formOrderStatus"], status["notificationChannel"]) == ("Error", 0)  # not any more
 
 
+# 00:30 on 7 January in Oslo, still 6 January in UTC: ages and "digitally active" go by the Norwegian date
+JUST_AFTER_MIDNIGHT_IN_OSLO = datetime(2025, 1, 6, 23, 30, tzinfo=timezone.utc)
+
+
+def test_a_patient_turns_18_at_midnight_norwegian_time(make_sim):
+    """Counted on the UTC date they were 17 until 01:00 in Oslo: no digital mailbox, so unreachable."""
+    sim = make_sim(start=JUST_AFTER_MIDNIGHT_IN_OSLO)
+    patient = sim.patient(birthDate="2007-01-07", profile={"helsenorgeConsent": "none", "contactRegister": None,
+                                                           "postalAddress": None})
+    assert (patient["age"], patient["reachable"]) == (18, ["DigitalMailbox"])
+    got = sim.ordered(nationalId=patient["nationalId"], expiryDate="2025-02-01")
+    assert got["notificationChannel"] == 2
+    sim.settle()
+    [status] = sim.bodies(got["id"])
+    assert (status["formOrderStatus"], status["notificationChannel"]) == ("Ordered", 2)
+    assert sim.patient(birthDate="2025-01-07")["age"] == 0  # born today in Norway: not in the future
+
+
+def test_digitally_active_ends_at_midnight_norwegian_time(make_sim):
+    """Updated 2023-07-06: on 7 January 2025 in Norway that is 18 months and a day ago."""
+    sim = make_sim(start=JUST_AFTER_MIDNIGHT_IN_OSLO)
+    nid = sim.patient(age=40, profile={"helsenorgeConsent": "none", "digitalMailbox": False, "postalAddress": None,
+                                       "contactRegister": {"email": "a@example.org", "mobile": None,
+                                                           "lastUpdated": "2023-07-06"}})["nationalId"]
+    got = sim.ordered(nationalId=nid, distributionRule="UnsecureOnly", expiryDate="2025-02-01")
+    assert got["notificationChannel"] == 0
+    sim.settle()
+    [status] = sim.bodies(got["id"])
+    assert (status["formOrderStatus"], status["formOrderStatusErrorCode"]) == ("Error", "PatientUnreachable")
+
+
 @pytest.mark.parametrize("behaviour", ["answers", "opensNeverDelivers", "answersAfterExpiry",
                                        "cancelsSigningThenSigns"])
 def test_behaviours_are_deterministic(make_sim, ids, behaviour):

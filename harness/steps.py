@@ -99,6 +99,7 @@ def patient_answers(harness_client: HarnessClient, patient: dict):
 
 
 @when(parsers.parse("{days:d} days pass"))
+@when(parsers.parse("{days:d} day passes"))
 def days_pass(harness_client: HarnessClient, days: int):
     harness_client.advance(days=days)
     harness_client.settle()

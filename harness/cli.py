@@ -103,6 +103,11 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def _complain(text: str) -> None:
+    """An error on stderr; a national id in it (from a file, an argument or an answer) masked."""
+    print(mask_in_text(text), file=sys.stderr, flush=True)
+
+
 def _load(path: str | None) -> HarnessConfig:
     return load_config(path) if path else HarnessConfig()
 
@@ -123,11 +128,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             config = _load(args.config)
     except ConfigError as err:
         what = "scenario" if scenario is not None or getattr(args, "scenario", None) else "configuration"
-        print(f"eprox-harness up: the {what} is not usable:\n{err}", file=sys.stderr)
+        _complain(f"eprox-harness up: the {what} is not usable:\n{err}")
         return EXIT_USAGE
     ready = Path(args.ready_file) if args.ready_file else None
     if ready is not None and (problem := _clear_ready_file(ready)):
-        print(f"eprox-harness up: --ready-file {ready}: {problem}", file=sys.stderr)
+        _complain(f"eprox-harness up: --ready-file {ready}: {problem}")
         return EXIT_USAGE
 
     stop = threading.Event()
@@ -139,7 +144,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         try:
             harness.start()
         except Exception as err:
-            print(f"eprox-harness up: could not start: {type(err).__name__}: {err}", file=sys.stderr)
+            _complain(f"eprox-harness up: could not start: {type(err).__name__}: {err}")
             return EXIT_FAILED
         info = harness.info()
         if args.transcript:
@@ -151,7 +156,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             try:
                 session.install()
             except ConfigError as err:
-                print(f"eprox-harness up: the scenario is not usable:\n{err}", file=sys.stderr)
+                _complain(f"eprox-harness up: the scenario is not usable:\n{err}")
                 return EXIT_USAGE
             harness.timeline.settle()  # the orders due at the start have been placed before anyone is told
             info["patients"] = session.patient_list()
@@ -159,8 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             try:
                 write_ready_file(ready, info)
             except OSError as err:  # the folder went away or filled up since the start
-                print(f"eprox-harness up: could not write the ready file {ready}: {err.strerror or err}",
-                      file=sys.stderr)
+                _complain(f"eprox-harness up: could not write the ready file {ready}: {err.strerror or err}")
                 return EXIT_FAILED
         _announce(info, ready)
         while not stop.wait(0.5):  # the signal handler sets the event; the timeout only bounds the wait
@@ -237,7 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         harness = Harness(config, pump=False).start()
     except Exception as err:
-        print(f"eprox-harness demo: could not start the harness: {type(err).__name__}: {err}", file=sys.stderr)
+        _complain(f"eprox-harness demo: could not start the harness: {type(err).__name__}: {err}")
         return EXIT_FAILED
     try:
         flows = run_demo(harness, _say, seed=args.seed)
@@ -254,7 +258,7 @@ def cmd_check_callbacks(args: argparse.Namespace) -> int:
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     problems = usage_problems(args.url, args.api_key, args.order_id, args.message_id, timeout)
     if problems:
-        print("eprox-harness check-callbacks: " + "; ".join(problems), file=sys.stderr)
+        _complain("eprox-harness check-callbacks: " + "; ".join(problems))
         return EXIT_USAGE
     url = mask_in_text(args.url)  # a national id in a path
     if not args.json:
@@ -287,7 +291,7 @@ def cmd_scenario_check(args: argparse.Namespace) -> int:
         scenario = load_scenario(args.file)
         check_scenario(scenario)
     except ConfigError as err:
-        print(f"eprox-harness scenario check: the scenario is not usable:\n{err}", file=sys.stderr)
+        _complain(f"eprox-harness scenario check: the scenario is not usable:\n{err}")
         return EXIT_USAGE
     _say(f"{args.file}: a usable scenario ({len(scenario.patients)} patients, {len(scenario.script)} scripted "
          f"orders, {len(scenario.expectations)} expectations)")
@@ -300,15 +304,15 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.file).with_seed(args.seed)
     except ConfigError as err:
-        print(f"eprox-harness scenario run: the scenario is not usable:\n{err}", file=sys.stderr)
+        _complain(f"eprox-harness scenario run: the scenario is not usable:\n{err}")
         return EXIT_USAGE
     try:
-        passed = run_scenario(scenario, _say)
+        passed = run_scenario(scenario, lambda line: _say(mask_in_text(line)))  # ids in names, descriptions
     except ConfigError as err:  # a patient the fake ePROM refused
-        print(f"eprox-harness scenario run: the scenario is not usable:\n{err}", file=sys.stderr)
+        _complain(f"eprox-harness scenario run: the scenario is not usable:\n{err}")
         return EXIT_USAGE
     except Exception as err:
-        print(f"eprox-harness scenario run: could not run: {type(err).__name__}: {err}", file=sys.stderr)
+        _complain(f"eprox-harness scenario run: could not run: {type(err).__name__}: {err}")
         return EXIT_FAILED
     return EXIT_OK if passed else EXIT_FAILED
 

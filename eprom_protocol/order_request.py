@@ -17,6 +17,13 @@ from .national_id import require_orderable
 from .timefmt import iso, parse_instant
 
 
+def about_someone_else(national_id: object, on_behalf_of: str | None) -> str | None:
+    """The person the form is about when that is not the recipient; None when the order is about the
+    recipient, also when onBehalfOfNationalId names the recipient (docs/DESIGN.md, "who may share an ePROM
+    order"): then nobody orders on behalf of someone else."""
+    return on_behalf_of if on_behalf_of != national_id else None
+
+
 @dataclass(frozen=True)
 class OrderBasics:
     national_id: str
@@ -25,9 +32,7 @@ class OrderBasics:
 
     @property
     def about_someone_else(self) -> str | None:
-        """The person the form is about when that is not the recipient; None when the order is about the
-        recipient, also when onBehalfOfNationalId names the recipient."""
-        return self.on_behalf_of if self.on_behalf_of != self.national_id else None
+        return about_someone_else(self.national_id, self.on_behalf_of)
 
 
 def check_order_basics(body: dict[str, Any], now: datetime) -> OrderBasics:
@@ -53,13 +58,14 @@ class OrderWishes(NamedTuple):
 def check_order_wishes(body: dict[str, Any], on_behalf_of: str | None,
                        form_must_be_signed: bool = False) -> OrderWishes:
     """Raise ProtocolError(400) with ePROM's text when the order asks for signing that its distribution rule or
-    onBehalfOf rules out (the form's own demand, if known, counts too); else its rule and whether it is signed."""
+    onBehalfOf rules out (the form's own demand, if known, counts too); else its rule and whether it is signed.
+    An onBehalfOf naming the recipient rules nothing out: the order is about the recipient."""
     rule = (DistributionRule.parse(body["distributionRule"]) if body.get("distributionRule") is not None
             else DistributionRule.Basic)
     must_be_signed = form_must_be_signed or body.get("mustBeSigned") is True
     if must_be_signed and rule is DistributionRule.NoDistribution:
         raise ProtocolError(messages.SIGNING_WITH_NO_DISTRIBUTION)
-    if must_be_signed and on_behalf_of is not None:
+    if must_be_signed and about_someone_else(body.get("nationalId"), on_behalf_of) is not None:
         raise ProtocolError(messages.SIGNING_ON_BEHALF)
     return OrderWishes(rule, must_be_signed)
 

@@ -399,7 +399,7 @@ class FakeEprom:
         filled_out_by = callbacks.filled_out_by(
             given=(plan.filled_out_by.national_id, plan.filled_out_by.act_type)
             if scripted and plan.filled_out_by is not None else None,
-            on_behalf_of=request.on_behalf_of is not None, recipient_national_id=request.national_id,
+            on_behalf_of=request.about_someone_else is not None, recipient_national_id=request.national_id,
             representative=patient.profile.represented_by if child else None, on_paper=on_paper)
         seed = self.runtime.seed
         order.signed_form_id = order_uuid(seed, order.id, "signed-form") if signed else None

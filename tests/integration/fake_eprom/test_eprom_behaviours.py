@@ -91,6 +91,19 @@ def test_filled_out_by_as_scripted(sim, ids):
                                                                     "filledOutByActType": "Fullmakt"}
 
 
+def test_on_behalf_of_the_recipient_themself_is_filled_out_by_themself(sim, ids):
+    """It said Foreldrerepresentasjon by the recipient, as if they were their own parent."""
+    sim.patient(nationalId=ids.TEST_PERSON, answer={"after": "PT1H"})
+    itself = sim.ordered(nationalId=ids.TEST_PERSON, onBehalfOfNationalId=ids.TEST_PERSON)["id"]
+    plain = sim.ordered(nationalId=ids.TEST_PERSON)["id"]
+    child = sim.ordered(nationalId=ids.TEST_PERSON, onBehalfOfNationalId=ids.GUIDE_PATIENT)["id"]
+    sim.advance(hours=1)
+    filled = {o: sim.bodies(o, "Completed")[0]["filledOutBy"] for o in (itself, plain, child)}
+    assert filled[itself] == filled[plain] == {"filledOutByActNationalId": None, "filledOutByActType": "SegSelv"}
+    assert filled[child] == {"filledOutByActNationalId": ids.TEST_PERSON,
+                             "filledOutByActType": "Foreldrerepresentasjon"}
+
+
 def test_a_child_represented_by_a_parent(sim, ids):
     child = sim.patient(age=9, profile={"representedBy": ids.GUIDE_PATIENT}, answer={"after": "P1D"})
     assert child["reachable"] == ["Helsenorge", "PhysicalMailbox"]

@@ -173,6 +173,13 @@ def test_a_form_that_must_be_signed_cannot_be_ordered_on_behalf_of_someone(sim, 
     assert message(response) == messages.SIGNING_ON_BEHALF
 
 
+def test_an_order_on_behalf_of_its_own_recipient_is_about_the_recipient_so_it_may_be_signed(sim, ids):
+    """It was refused as "ordered on behalf of someone" (the proxy links such an order with ones naming nobody)."""
+    for fields in ({"formId": ids.SIGNED_FORM}, {"mustBeSigned": True}):
+        response = sim.order(nationalId=ids.TEST_PERSON, onBehalfOfNationalId=ids.TEST_PERSON, **fields)
+        assert response.status_code == 200, message(response)
+
+
 @pytest.mark.parametrize("rule", ["PaperOnly", "BasicOrPaper", "AllowUnsecureOrPaper", 3, 4, 5])
 def test_paper_rules_need_a_paper_enabled_form(sim, ids, rule):
     response = sim.order(distributionRule=rule)

@@ -81,6 +81,19 @@ def test_an_order_naming_its_recipient_as_the_person_it_is_about_links_with_one_
         assert world3.recorders[name].statuses(own) == ["Ordered", "Completed"]
 
 
+def test_a_signed_order_naming_its_recipient_as_the_person_it_is_about_is_not_on_behalf_of_someone(world):
+    """It was refused (SIGNING_ON_BEHALF) by ePROM and by the proxy when linking, though such an order is about
+    the recipient and links with orders that name nobody."""
+    patient, fresh = world.add_patient(), world.add_patient()
+    world.order("registry-a", patient)
+    for target in (fresh, patient):  # to ePROM, then to be linked
+        reply = world.call("POST", "/api/v2/formorder", "registry-b",
+                           json=order(target, mustBeSigned=True, onBehalfOfNationalId=target))
+        assert reply.status_code == 200, reply.json()
+    world.settle()
+    assert len(world.eprom_orders(patient)) == 1 and len(world.eprom_orders(fresh)) == 1
+
+
 def test_the_single_use_code_is_deleted_when_the_lifetime_ends(make_world):
     world = make_world(lifetime_days=10)
     patient = world.add_patient()

@@ -23,10 +23,12 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol.messages import ZERO_UUID, ProtocolError
 from eprom_protocol.national_id import mask
+from eprom_protocol.order_request import check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.schemas import DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.patient_schema import DURATION_PATTERN, NATIONAL_ID_PATTERN, PATIENT_SCHEMA
 from fake_eprom.patient_schema import UUID_PATTERN as _PATIENT_UUID_PATTERN
+from proxy.linking import split_metadata
 
 from .client import ControlError, HarnessClient
 from .config import CONFIG_SCHEMA, EPROX_AT_EPROM, UUID_PATTERN, HarnessConfig, build_config, topology_rule_problems
@@ -297,9 +299,36 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>", base_dir: Path 
             problems += _reference_problems(data)
     try:
         raise_if_any(problems, source, order=tuple(SCENARIO_SCHEMA["properties"]))
+        scenario = _build(data, source, base_dir)
+        raise_if_any(_refused_orders(scenario), source)
     except ConfigError as err:
         raise ScenarioError(err.problems) from None
-    return _build(data, source, base_dir)
+    return scenario
+
+
+#: Who a scripted order goes to and is about, when only whether ePROX would refuse it matters.
+_STAND_INS = ("26670271527", "26073941651")
+
+
+def _refused_orders(scenario: Scenario) -> list[Problem]:
+    """Scripted orders ePROX refuses whatever the patients and whoever ordered first: the checks it makes
+    before it links an order as well as before ePROM sees one (eprom_protocol.order_request, and the linking
+    directives). A refused order always fails `scenario run`, so `scenario check` says so now. What depends
+    on the catalog (a paper-only order for a form without paper) is left out: a linked order is not checked
+    against it."""
+    found: list[Problem] = []
+    for step in scenario.script:
+        now = scenario.config.start + step.at
+        body = step.body(now, {step.patient: _STAND_INS[0], **({step.on_behalf_of: _STAND_INS[1]}
+                                                                if step.on_behalf_of is not None else {})})
+        try:
+            basics = check_order_basics(body, now)
+            split_metadata(body.get("metadata"))
+            check_order_wishes(body, basics.on_behalf_of)
+            parse_metadata(body.get("metadata"))
+        except ProtocolError as err:
+            found.append((f"script[{step.index}]", f"ePROX would refuse this order: {err.message}"))
+    return found
 
 
 def _catalog(topology: dict) -> dict[str, str]:

@@ -258,3 +258,27 @@ def test_a_key_given_twice_is_a_problem_not_a_silent_choice(tmp_path):
 def test_a_value_of_the_wrong_type_where_null_is_allowed_says_both(tmp_path):
     [line] = problems(tmp_path, "patients: [{ref: a, answer: 5}]")
     assert line == "patients[0].answer: must be a mapping or null, not integer (5)"
+
+
+def test_scripted_orders_eprox_refuses_whoever_ordered_first_are_problems_of_the_file(tmp_path):
+    """They always failed `scenario run` while `scenario check` called the file usable (found by a helper's
+    hunt). What depends on the catalog stays out: a linked order is not checked against it."""
+    text = """\
+patients: [{ref: a}, {ref: kid, birthDate: "2015-01-01"}]
+script:
+  - {at: P0D, registry: registry-a, patient: a, form: RAND-12, metadata: {RELEVANT_DATE: "yesterday"}}
+  - {at: P0D, registry: registry-a, patient: a, form: RAND-12, metadata: {CREATE_NEW_ORDER: "maybe"}}
+  - {at: P0D, registry: registry-a, patient: a, form: RAND-12, distributionRule: NoDistribution, mustBeSigned: true}
+  - {at: P0D, registry: registry-a, patient: a, onBehalfOf: kid, form: RAND-12, mustBeSigned: true}
+  - {at: P1D, registry: registry-a, patient: a, form: RAND-12, expiryDate: "2025-01-06"}
+  - {at: P0D, registry: registry-a, patient: a, form: RAND-12, distributionRule: PaperOnly}
+  - {at: P0D, registry: registry-a, patient: a, form: RAND-12, metadata: {CREATE_NEW_ORDER: true, age: 70}}
+"""
+    found = problems(tmp_path, text)
+    assert [line.split(": ", 1)[0] for line in found] == [f"script[{i}]" for i in range(5)]
+    assert all(": ePROX would refuse this order: " in line for line in found)
+    assert "metadata.RELEVANT_DATE: 'yesterday' is not an ISO-8601 date" in found[0]
+    assert "metadata.CREATE_NEW_ORDER: must be true or false" in found[1]
+    assert "DistributionRule = 'NoDistribution'" in found[2]
+    assert "on behalf of someone" in found[3]
+    assert "expiryDate: '2025-01-06' is not in the future" in found[4]

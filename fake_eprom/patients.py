@@ -18,7 +18,8 @@ import isodate
 from eprom_protocol.enums import FilledOutByActType, NotificationChannel as Channel
 from eprom_protocol.json_text import shown
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.national_id import classify, mask, require_orderable
+from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS, classify, mask, require_orderable
+from eprom_protocol import timefmt
 from eprom_protocol.timefmt import norwegian_date
 
 from .distribution import REAL_CHANNELS
@@ -39,14 +40,9 @@ PROFILE_FIELDS = tuple(PATIENT_SCHEMA["properties"]["profile"]["anyOf"][0]["prop
 ANSWER_FIELDS = ("after", "formData", "partial", "warnings", "onPaper", "filledOutBy")
 DEFAULT_AGE = 45
 MAX_AGE = 120
-LAST_ENCODABLE_BIRTH_YEAR = 2039  # national ids tell 20xx births by year digits 00-39
 MAX_FORM_DATA_DEPTH = 32
 CONTACT_DATA_AGE = timedelta(days=30)  # default contact data was updated this long before the clock's start
 DEFAULT_INITIATED_ANSWER_AFTER = timedelta(minutes=10)
-#: The longest wait a patient's plan may give (answer.after, initiates[].after): 100 years is longer than any
-#: run; more (P99999999D) only overflowed the calendar when the wait was planned.
-MAX_DURATION = timedelta(days=36525)
-MAX_DURATION_TEXT = "100 years (P36525D)"
 
 # behaviours
 ANSWERS, NEVER, OPENS_NEVER_DELIVERS, ANSWERS_AFTER_EXPIRY, CANCELS_SIGNING_THEN_SIGNS, PAPER_MAIL_RETURNED = \
@@ -248,10 +244,15 @@ class Population:
             raise ProtocolError(f"age: someone born {birth.isoformat()} is {age_on(birth, today)} today, not {age}")
         if body.get("nationalId") is None:
             if birth is None:
-                birth = birth_date_for_age(DEFAULT_AGE if age is None else age, today, self._rng)
-            elif not (age_on(birth, today) <= MAX_AGE and birth.year <= LAST_ENCODABLE_BIRTH_YEAR):
+                years = DEFAULT_AGE if age is None else age
+                earliest, latest = today.year - years - 1, today.year - years  # the birth year is one of them
+                if earliest < ENCODABLE_BIRTH_YEARS.start or latest not in ENCODABLE_BIRTH_YEARS:
+                    raise ProtocolError(f"age: someone {years} years old on {today.isoformat()} was born about "
+                                        f"{today.year - years}; {_ENCODABLE} (start the clock nearer today)")
+                birth = birth_date_for_age(years, today, self._rng)
+            elif not (age_on(birth, today) <= MAX_AGE and birth.year in ENCODABLE_BIRTH_YEARS):
                 raise ProtocolError(f"birthDate: {birth.isoformat()}: a synthetic id needs a birth at most {MAX_AGE} "
-                                    f"years ago and no later than {LAST_ENCODABLE_BIRTH_YEAR}")
+                                    f"years ago; {_ENCODABLE}")
             with self._lock:
                 return synthetic_id(birth, self._rng, set(self._patients)), birth
         nid = require_orderable(body["nationalId"])
@@ -349,6 +350,9 @@ def _date(value: Any, where: str) -> date:
         raise ProtocolError(f"{where}: {value!r} is not a real date") from None
 
 
+_ENCODABLE = f"national ids tell births from {ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1} only"
+
+
 def parse_duration(value: Any, where: str) -> timedelta:
     """An ISO-8601 duration in weeks, days, hours, minutes, seconds (PATIENT_SCHEMA's pattern)."""
     if not isinstance(value, str):
@@ -357,13 +361,7 @@ def parse_duration(value: Any, where: str) -> timedelta:
         if re.match(r"^P[0-9YWDTHMS.]*$", value) and ("Y" in value or "M" in value.split("T")[0]):
             raise ProtocolError(f"{where}: {value!r}: use days, hours, minutes or seconds, not years or months")
         raise ProtocolError(f"{where}: {value!r} is not an ISO-8601 duration such as 'P3D'")
-    try:
-        parsed = isodate.parse_duration(value)
-    except OverflowError:  # more days than a timedelta holds
-        parsed = None
-    if parsed is None or parsed > MAX_DURATION:
-        raise ProtocolError(f"{where}: {value!r} is too long: at most {MAX_DURATION_TEXT}")
-    return parsed
+    return timefmt.parse_duration(value, where)  # at most timefmt.LONGEST_DURATION
 
 
 def _reachable(value: Any) -> frozenset[Channel]:

@@ -11,6 +11,7 @@ from typing import Any
 
 
 from eprom_protocol.messages import ProtocolError
+from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
@@ -175,6 +176,11 @@ def build_config(data: dict, base_dir: Path | None = None) -> HarnessConfig:
     return config
 
 
+#: Where the simulated clock may start: a default patient (45) born then has a national id, and ten years of
+#: running stay far inside the calendar.
+START_YEARS = range(1900, 2040)
+
+
 def topology_rule_problems(data: Any) -> list[Problem]:
     """(place, what is wrong) for the rules a schema cannot say; each guards against shapes the schema
     already complained about. Places are relative to the topology document."""
@@ -183,17 +189,21 @@ def topology_rule_problems(data: Any) -> list[Problem]:
     found: list[Problem] = []
     if isinstance(data.get("start"), str):
         try:
-            parse_instant(data["start"], "start")
+            start = parse_instant(data["start"], "start")
         except ProtocolError:
             found.append(("start", f"{data['start']!r} is not an ISO-8601 date or date-time"))
+        else:
+            if start.year not in START_YEARS:
+                found.append(("start", f"must be in the years {START_YEARS.start} to {START_YEARS.stop - 1}: the "
+                                       "patients are born before it, and national ids tell births from "
+                                       f"{ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1} only"))
     eprom = data.get("eprom") if isinstance(data.get("eprom"), dict) else {}
     delay = eprom.get("statusDelay")
     if isinstance(delay, str):
         try:
-            parse_duration(delay, "statusDelay")
-        except ProtocolError:
-            found.append(("eprom.statusDelay", f"{delay!r} is not an ISO-8601 duration of days, hours, "
-                                                "minutes or seconds such as 'PT5M'"))
+            parse_duration(delay, "eprom.statusDelay")
+        except ProtocolError as err:
+            found.append(("eprom.statusDelay", err.message.removeprefix("eprom.statusDelay: ")))
     eprom_key = eprom.get("apiKey", DEFAULT_EPROM_API_KEY)
     registries = data.get("registries") if isinstance(data.get("registries"), list) else []
     seen_names: dict[str, int] = {}

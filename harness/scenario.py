@@ -403,12 +403,17 @@ def _reference_problems(data: dict) -> list[Problem]:
         found.append((f"patients[{refs[cycle[0]]}]", "patients refer to each other in a circle "
                                                       f"({' -> '.join(cycle)}): give one of them a nationalId"))
 
-    until = _duration(data.get("until"))
+    until = _duration(data["until"], "until", found) if "until" in data else None
     for i, step in enumerate(data.get("script", [])):
         where = f"script[{i}]"
         registry_problem(f"{where}.registry", step["registry"])
         patient_problem(f"{where}.patient", step["patient"])
         form_problem(f"{where}.form", step["form"])
+        allowed = registries[step["registry"]].allowed_forms if step["registry"] in registries else None
+        form_id = find_form(step["form"])
+        if allowed is not None and form_id is not None and form_id not in {f.lower() for f in allowed}:
+            found.append((f"{where}.form", f"{step['registry']!r} may not order {forms[form_id]!r}: it is not in "
+                                           "the registry's allowedForms (ePROX would answer 'No form ... exists')"))
         if "onBehalfOf" in step:
             patient_problem(f"{where}.onBehalfOf", step["onBehalfOf"])
             if step["onBehalfOf"] == step["patient"]:
@@ -420,14 +425,12 @@ def _reference_problems(data: dict) -> list[Problem]:
                 parse_instant(step["expiryDate"], "expiryDate")
             except ProtocolError:
                 found.append((f"{where}.expiryDate", f"{step['expiryDate']!r} is not an ISO-8601 date or date-time"))
-        at = _duration(step["at"])
-        if at is None:
-            found.append((f"{where}.at", f"{step['at']!r} is not a duration we can read"))
-        elif until is not None and at > until:
+        if "expiresAfter" in step:
+            _duration(step["expiresAfter"], f"{where}.expiresAfter", found)
+        at = _duration(step["at"], f"{where}.at", found)
+        if at is not None and until is not None and at > until:
             found.append((f"{where}.at", f"{step['at']} is after until ({data['until']}): it would never run"))
-    if until is None and "until" in data:
-        found.append(("until", f"{data['until']!r} is not a duration we can read"))
-    elif until is not None and until > MAX_UNTIL:
+    if until is not None and until > MAX_UNTIL:
         found.append(("until", "the clock moves at most ten years in one run"))
 
     for i, expectation in enumerate(data.get("expect", [])):
@@ -503,12 +506,12 @@ def _cycle(patients: list[dict]) -> list[str] | None:
     return None
 
 
-def _duration(value: Any) -> timedelta | None:
-    if not isinstance(value, str):
-        return None
+def _duration(value: Any, where: str, found: list[Problem]) -> timedelta | None:
+    """The duration written at `where`; None, with what is wrong added to `found`, when it cannot be used."""
     try:
-        return parse_duration(value, "duration")
-    except ProtocolError:
+        return parse_duration(value, where)
+    except ProtocolError as err:
+        found.append((where, err.message.removeprefix(f"{where}: ")))
         return None
 
 

@@ -120,6 +120,16 @@ def test_parse_duration_rejects_negative():
     assert err.value.message == "answer.after: '-P1D' must not be negative"
 
 
+@pytest.mark.parametrize("text", ["P36526D", "P5218W", "P99999999999D", "PT99999999999999999999S"])
+def test_parse_duration_refuses_more_than_100_years_and_never_overflows(text):
+    """A scenario's `at`, `until`, `expiresAfter` and a topology's statusDelay went through here: more days than
+    a timedelta holds was an OverflowError traceback, and less only overflowed the calendar later."""
+    with pytest.raises(ProtocolError) as err:
+        parse_duration(text, "until")
+    assert err.value.message == f"until: {text!r} is too long: at most 100 years (P36525D)"
+    assert parse_duration("P36525D", "until") == timedelta(days=36525)
+
+
 @pytest.mark.parametrize("value, spelt", [(None, "null"), (True, "true"), (3, "3"), ("3 days", "'3 days'")])
 def test_parse_duration_quotes_the_value_as_json_spells_it(value, spelt):
     with pytest.raises(ProtocolError) as err:

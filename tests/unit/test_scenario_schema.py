@@ -144,7 +144,7 @@ expect:
     expected = [
         "(top level): unknown setting(s) 'colour'; allowed here: description, expect, name, patients, script, "
         "topology, until",
-        "topology.eprom.statusDelay: 'P1M' is not an ISO-8601 duration",
+        "topology.eprom.statusDelay: 'P1M': use days, hours, minutes or seconds, not years or months",
         "topology.registries[0].name: 'a b' is not a usable name",
         "patients[0].answer.after: 'P3X' is not an ISO-8601 duration of weeks, days, hours, minutes or seconds",
         "patients[0].profile.representedBy: '123' is not a national id (11 digits) or the ref of a patient in this "
@@ -282,3 +282,39 @@ script:
     assert "DistributionRule = 'NoDistribution'" in found[2]
     assert "on behalf of someone" in found[3]
     assert "expiryDate: '2025-01-06' is not in the future" in found[4]
+
+
+def test_durations_and_start_a_run_could_not_hold_are_problems_of_the_file(tmp_path):
+    """Each was an OverflowError traceback (exit 1), or passed the check and then failed the run: an order
+    with no expiry date, a 500 from the fake ePROM, a crash of its due work (found by a helper's hunt)."""
+    topology = 'topology: {start: "9999-12-01T00:00:00Z", eprom: {statusDelay: P3000000D}}\n'
+    assert sorted(problems(tmp_path, topology)) == [
+        "topology.eprom.statusDelay: 'P3000000D' is too long: at most 100 years (P36525D)",
+        "topology.start: must be in the years 1900 to 2039: the patients are born before it, and national ids "
+        "tell births from 1854 to 2039 only",
+    ]
+    script = """\
+patients: [{ref: a}]
+script:
+  - {at: P999999999D, registry: registry-a, patient: a, form: RAND-12, expiresAfter: P3000000D}
+until: PT99999999999999999999S
+"""
+    assert sorted(problems(tmp_path, script)) == sorted([
+        "script[0].expiresAfter: 'P3000000D' is too long: at most 100 years (P36525D)",
+        "script[0].at: 'P999999999D' is too long: at most 100 years (P36525D)",
+        "until: 'PT99999999999999999999S' is too long: at most 100 years (P36525D)",
+    ])
+
+
+def test_a_scripted_order_for_a_form_its_registry_may_not_order_is_a_problem(tmp_path):
+    text = """\
+topology: {registries: [{name: r1, allowedForms: [1BC5F9F0-2607-49EB-94F0-6AF955BBD79A]}, {name: r2}]}
+patients: [{ref: a}]
+script:
+  - {at: P0D, registry: r1, patient: a, form: RAND-12}
+  - {at: P0D, registry: r2, patient: a, form: "Helsetilstand i dag (papir og digitalt)"}
+  - {at: P0D, registry: r1, patient: a, form: "Helsetilstand i dag (papir og digitalt)"}
+"""
+    assert problems(tmp_path, text) == [
+        "script[2].form: 'r1' may not order 'Helsetilstand i dag (papir og digitalt)': it is not in the registry's allowedForms (ePROX would "
+        "answer 'No form ... exists')"]

@@ -271,3 +271,16 @@ def test_no_control_api_outside_sim_mode(make_sim):
     assert production_like.client.get("/_sim/orders").status_code == 404
     assert production_like.client.get("/_sim/clock").status_code == 404
     assert production_like.order().status_code == 200
+
+
+@pytest.mark.parametrize("start, born", [(datetime(1880, 6, 1, tzinfo=timezone.utc), 1835),
+                                         (datetime(2090, 6, 1, tzinfo=timezone.utc), 2045)])
+def test_a_default_patient_no_national_id_can_tell_is_refused_not_a_500(make_sim, start, born):
+    """With the clock far from today, the default patient's birth year had no national id: a KeyError or a
+    ValueError, a 500 (found by a helper's hunt)."""
+    sim = make_sim(start=start)
+    response = sim.client.post("/_sim/patients", json={})
+    assert response.status_code == 400
+    assert message(response) == (f"age: someone 45 years old on {start.date().isoformat()} was born about {born}; "
+                                 "national ids tell births from 1854 to 2039 only (start the clock nearer today)")
+    assert sim.client.get("/_sim/patients").get_json() == []

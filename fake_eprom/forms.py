@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN
+from service_kit.documents import DuplicateKey, UniqueKeyLoader
 
 QUESTION_TYPES = ("choice", "number", "text")
 DEFAULT_CATALOG_RESOURCE = "catalog/default_catalog.yaml"
@@ -117,10 +118,14 @@ def _default_catalog() -> tuple[Form, ...]:
 
 
 def load_catalog(path: str | Path) -> list[Form]:
-    """Forms from a YAML file of the same shape as the default catalog."""
+    """Forms from a YAML file of the same shape as the default catalog; a key given twice is refused."""
     path = Path(path)
     with path.open(encoding="utf-8") as handle:
-        return parse_catalog(yaml.safe_load(handle), source=str(path))
+        try:
+            data = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except (DuplicateKey, yaml.YAMLError) as err:
+            raise CatalogError(f"{path}: {err}") from None
+    return parse_catalog(data, source=str(path))
 
 
 def parse_catalog(data: Any, source: str = "catalog") -> list[Form]:

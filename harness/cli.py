@@ -158,6 +158,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             except ConfigError as err:
                 _complain(f"eprox-harness up: the scenario is not usable:\n{err}")
                 return EXIT_USAGE
+            except Exception as err:  # a server failed to take the scenario: said in one line, as at the start
+                _complain(f"eprox-harness up: could not load the scenario: {type(err).__name__}: {err}")
+                return EXIT_FAILED
             harness.timeline.settle()  # the orders due at the start have been placed before anyone is told
             info["patients"] = session.patient_list()
         if ready is not None:

@@ -21,7 +21,7 @@ from fake_eprom.synthetic import FAKER_LOCALE, PersonFactory, birth_date_for_age
 NOW = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
 TODAY = NOW.date()
 GUIDE_PATIENT = "26073941651"  # born 26.07.1939
-TEST_PERSON = "26670271527"  # born 26.07.2002, synthetic month+65
+TEST_PERSON = "26670271527"  # born 26.02.2002, synthetic month+65
 UNBORN = "01713080396"  # born 01.06.2030, synthetic month+65: after the clock's today
 SIGNED_FORM = "4de7d33a-334f-41de-b2ed-9451bd942280"
 OWNED = {f.id: replace(f, owner="registry") if f.id == SIGNED_FORM else f for f in default_catalog()}

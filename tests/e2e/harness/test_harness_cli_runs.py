@@ -87,3 +87,22 @@ def test_demo_prints_the_same_transcript_every_time_for_a_seed():
     first, second = run("demo", "--seed", "3"), run("demo", "--seed", "3")
     assert first.stdout == second.stdout
     assert first.returncode == second.returncode
+
+
+def test_up_with_a_scenario_a_server_fails_to_take_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    """Before, anything but a refused patient (a 500 from the fake ePROM) was a traceback (found by a helper's
+    hunt); the servers still stop and no ready file is left."""
+    from harness.client import ControlError
+    from harness.scenario import ScenarioSession
+
+    def fails(self):
+        raise ControlError("POST http://127.0.0.1:1/_sim/patients: HTTP 500: Internal error in the server", 500)
+
+    monkeypatch.setattr(ScenarioSession, "install", fails)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("patients: [{ref: a}]\n", encoding="utf-8")
+    ready = tmp_path / "ready.json"
+    assert main(["up", "--scenario", str(scenario), "--ready-file", str(ready)]) == 1
+    assert capsys.readouterr().err == ("eprox-harness up: could not load the scenario: ControlError: POST "
+                                       "http://127.0.0.1:1/_sim/patients: HTTP 500: Internal error in the server\n")
+    assert not ready.exists()

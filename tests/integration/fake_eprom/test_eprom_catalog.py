@@ -37,6 +37,15 @@ def test_default_catalog_is_a_fresh_list_each_time():
     assert len(default_catalog()) >= 4
 
 
+def test_a_catalog_file_with_a_key_given_twice_is_refused(tmp_path):
+    """YAML would keep the second `published:` and drop the first unnoticed."""
+    path = tmp_path / "forms.yaml"
+    path.write_text("forms:\n  - {id: 6aadfdb7-c038-4a11-8b4a-4e6c233701ff, name: A, published: false, published: true}\n",
+                    encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"forms.yaml: line 2: `published` is given twice"):
+        load_catalog(path)
+
+
 def test_load_catalog_from_a_file(tmp_path):
     path = tmp_path / "forms.yaml"
     path.write_text(yaml.safe_dump({"forms": [{

@@ -113,7 +113,7 @@ def test_every_problem_is_named_with_file_place_and_what(tmp_path):
     assert f"{path}: (top level): unknown setting(s) 'colour'" in text
     assert f"{path}: seed: must be an integer or a string, not number (1.5)" in text
     assert f"{path}: eprom.population: 'everyone' is not one of: open, strict" in text
-    assert f"{path}: eprom.statusDelay: 'P1M' is not an ISO-8601 duration" in text
+    assert f"{path}: eprom.statusDelay: 'P1M': use days, hours, minutes or seconds, not years or months" in text
     assert f"{path}: proxy.lifetimeDays: must be greater than 0" in text
     assert f"{path}: registries[0].name: 'a b' is not a usable name" in text
     assert f"{path}: registries[1]: unknown setting(s) 'extra'" in text

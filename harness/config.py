@@ -13,7 +13,7 @@ from typing import Any
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
-from eprom_protocol.timefmt import parse_duration, parse_instant
+from eprom_protocol.timefmt import norwegian_date, parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
 from proxy.config import LIFETIME_DAYS_SCHEMA
 from proxy.settings import URL as URL_PATTERN
@@ -193,7 +193,7 @@ def topology_rule_problems(data: Any) -> list[Problem]:
         except ProtocolError:
             found.append(("start", f"{data['start']!r} is not an ISO-8601 date or date-time"))
         else:
-            if start.year not in START_YEARS:
+            if norwegian_date(start).year not in START_YEARS:  # the year as written, in Norwegian time
                 found.append(("start", f"must be in the years {START_YEARS.start} to {START_YEARS.stop - 1}: the "
                                        "patients are born before it, and national ids tell births from "
                                        f"{ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1} only"))

@@ -17,11 +17,15 @@ class UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, refusing a key given twice in one mapping."""
 
     def construct_mapping(self, node, deep=False):
+        """Keys written in this mapping are checked; a merge (`<<: *anchor`) is not one of them, and a key
+        written here overrides a merged one, as YAML says."""
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
-                if key in seen:
+                if key in seen:  # also 1 and true: equal in Python, one would silently replace the other
                     raise DuplicateKey(key, key_node.start_mark.line + 1)
                 seen.add(key)
             except TypeError:  # an unhashable key: the base class says what is wrong with it

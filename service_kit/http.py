@@ -127,10 +127,9 @@ class Deadlines:
         """Shut `sock` down at the watch's deadline; called again, the watch moves to the socket given (the
         TLS socket made on a connected one, a call's second attempt)."""
         with self._changed:
+            if watch.cut:  # cut short before this socket came: it gets no further
+                raise _cut_short()
             watch.sock, watch.done = sock, False
-            if watch.cut:  # cut short while it was connecting: it gets no further
-                _shut_down(sock)
-                return
             if watch.queued:
                 return
             watch.queued = True
@@ -199,11 +198,28 @@ class HTTPConnection(http.client.HTTPConnection):
         self.on_socket: Callable[[socket.socket], None] | None = None
         self._create_connection = self._create_watched_connection
 
-    def _create_watched_connection(self, *args, **kwargs) -> socket.socket:
-        sock = socket.create_connection(*args, **kwargs)
-        if self.on_socket is not None:
-            self.on_socket(sock)
-        return sock
+    def _create_watched_connection(self, address: tuple[str, int], timeout: float | None = None,
+                                   source_address: tuple[str, int] | None = None) -> socket.socket:
+        """socket.create_connection, with each socket handed to `on_socket` before it connects: a host that
+        never completes the handshake is then within the call's deadline, and a cut ends the wait too (Linux
+        ends a connect in progress at shutdown(); a cut in the instant between the two is not seen until the
+        connect's own timeout)."""
+        host, port = address
+        error: OSError | None = None
+        for family, kind, proto, _, peer in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                if self.on_socket is not None:
+                    self.on_socket(sock)
+                sock.settimeout(timeout)
+                if source_address is not None:
+                    sock.bind(source_address)
+                sock.connect(peer)
+                return sock
+            except OSError as err:
+                error = err
+                sock.close()
+        raise error or OSError(f"no address found for {host}")
 
     def connect(self) -> None:
         super().connect()

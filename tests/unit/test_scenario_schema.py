@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from eprom_protocol.timefmt import parse_instant
 from fake_eprom.patient_schema import PATIENT_SCHEMA
 from harness.config import CONFIG_SCHEMA, RegistrySpec
 from harness.scenario import SCENARIO_SCHEMA, ScenarioError, load_scenario, scenario_from_dict
@@ -304,6 +305,19 @@ until: PT99999999999999999999S
         "script[0].at: 'P999999999D' is too long: at most 100 years (P36525D)",
         "until: 'PT99999999999999999999S' is too long: at most 100 years (P36525D)",
     ])
+
+
+@pytest.mark.parametrize("start, usable", [("1900-01-01T00:30:00", True), ("1899-12-31T23:30:00", False),
+                                           ("2039-12-31T23:30:00", True), ("2040-01-01T00:30:00", False)])
+def test_the_start_years_are_counted_as_written_in_norwegian_time(tmp_path, start, usable):
+    """The bound took the year in UTC: 00:30 on 1 January 1900 in Oslo was refused, 2040 taken."""
+    text = f'topology: {{start: "{start}"}}\n'
+    if usable:
+        path = tmp_path / "scenario.yaml"
+        path.write_text(text, encoding="utf-8")
+        assert load_scenario(path).config.start == parse_instant(start, "start")
+    else:
+        assert problems(tmp_path, text)[0].startswith("topology.start: must be in the years 1900 to 2039")
 
 
 def test_a_scripted_order_for_a_form_its_registry_may_not_order_is_a_problem(tmp_path):

@@ -198,7 +198,7 @@ class HTTPConnection(http.client.HTTPConnection):
         self.on_socket: Callable[[socket.socket], None] | None = None
         self._create_connection = self._create_watched_connection
 
-    def _create_watched_connection(self, address: tuple[str, int], timeout: float | None = None,
+    def _create_watched_connection(self, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,
                                    source_address: tuple[str, int] | None = None) -> socket.socket:
         """socket.create_connection, with each socket handed to `on_socket` before it connects: a host that
         never completes the handshake is then within the call's deadline, and a cut ends the wait too (Linux
@@ -211,7 +211,8 @@ class HTTPConnection(http.client.HTTPConnection):
             try:
                 if self.on_socket is not None:
                     self.on_socket(sock)
-                sock.settimeout(timeout)
+                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection: None blocks
+                    sock.settimeout(timeout)
                 if source_address is not None:
                     sock.bind(source_address)
                 sock.connect(peer)

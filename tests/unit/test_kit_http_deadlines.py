@@ -378,3 +378,20 @@ def test_a_proxy_this_client_cannot_use_fails_the_call_and_says_why(clean_proxy_
         KeepAliveClient(1.0).request("GET", url, None, {})
     exchange = Transport("proxy", SimClock(), timeout=1.0).send("GET", url)
     assert exchange.status is None and error in exchange.error
+
+
+def test_a_connection_made_without_a_timeout_connects_as_http_client_would():
+    """The watched connect takes http.client's default timeout (a sentinel, not a number) as
+    socket.create_connection does; settimeout() would refuse it."""
+    from service_kit.http import HTTPConnection
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[socket.socket] = []
+    try:
+        connection = HTTPConnection("127.0.0.1", listener.getsockname()[1])
+        connection.on_socket = seen.append
+        connection.connect()
+        assert seen == [connection.sock] and connection.sock.getpeername() == listener.getsockname()
+        connection.close()
+    finally:
+        listener.close()

@@ -226,6 +226,12 @@ class Population:
                 raise ProtocolError("answer.onPaper: the patient cannot be reached on paper (no PhysicalMailbox in "
                                     "reachable, or profile.postalAddress is null)")
         initiates = _initiates(body.get("initiates"), forms)
+        if profile.represented_by is not None:
+            _require_born(profile.represented_by, today, "profile.representedBy")
+        plans = [("answer", answer)] + [(f"initiates[{i}].answer", x.answer) for i, x in enumerate(initiates)]
+        for where, plan in plans:
+            if plan is not None and plan.filled_out_by is not None and plan.filled_out_by.national_id is not None:
+                _require_born(plan.filled_out_by.national_id, today, f"{where}.filledOutBy.nationalId")
         return Patient(national_id=national_id, birth_date=birth, name=name, profile=profile,
                        reachable_override=override, answer=answer, form_data=form_data, behaviour=behaviour,
                        initiates=initiates, added_at=now)
@@ -260,9 +266,7 @@ class Population:
         if birth is not None and birth != nid.birth_date:
             raise ProtocolError(f"birthDate: {birth.isoformat()} is not the birth date in nationalId "
                                 f"({nid.birth_date.isoformat()}); leave one of them out")
-        if nid.birth_date > today:
-            raise ProtocolError(f"nationalId: its birth date {nid.birth_date.isoformat()} is after the simulated "
-                                f"clock's today ({today.isoformat()})")
+        _require_born(nid.value, today, "nationalId")
         if age is not None and age_on(nid.birth_date, today) != age:
             raise ProtocolError(f"age: nationalId says {age_on(nid.birth_date, today)} years today, not {age}; "
                                 "leave one of them out")
@@ -305,6 +309,13 @@ class Population:
 def _born_after(national_id: str, today: date) -> bool:
     birth = classify(national_id).birth_date
     return birth is not None and birth > today
+
+
+def _require_born(national_id: str, today: date, field: str) -> None:
+    """Nobody with an id born after today exists yet: not the patient, nor who represents them or answers."""
+    if _born_after(national_id, today):
+        raise ProtocolError(f"{field}: its birth date {classify(national_id).birth_date.isoformat()} is after the "
+                            f"simulated clock's today ({today.isoformat()})")
 
 
 # --- field parsers ------------------------------------------------------------------------

@@ -190,6 +190,10 @@ def test_a_full_patient():
     ({"nationalId": GUIDE_PATIENT, "age": 40}, "age: nationalId says 85 years today, not 40; leave one of them out"),
     ({"nationalId": UNBORN}, "nationalId: its birth date 2030-06-01 is after the simulated clock's today "
                              "(2025-01-06)"),  # was taken: a patient aged -6
+    ({"profile": {"representedBy": UNBORN}}, "profile.representedBy: its birth date 2030-06-01 is after the "
+                                             "simulated clock's today (2025-01-06)"),  # was taken
+    ({"answer": {"after": "P1D", "filledOutBy": {"nationalId": UNBORN, "actType": "Fullmakt"}}},
+     "answer.filledOutBy.nationalId: its birth date 2030-06-01 is after the simulated clock's today (2025-01-06)"),
     ({"name": ""}, "name: must be a non-empty string"),
     ({"profile": []}, "profile: must be an object"),
     ({"profile": {"consent": "full"}},

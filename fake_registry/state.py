@@ -61,10 +61,13 @@ class Callback:
     answer_body: dict
     fault: str | None  # "failNext", "successFalse", or "delaySeconds" when the sender gave up during the delay
     sender_gave_up: bool = False  # the delay outlasted the sender's timeout: it never read this answer
+    answered: bool = True  # False while a delaySeconds delay holds the answer back
 
     @property
     def acknowledged(self) -> bool:
-        return self.answer_status == 200 and self.answer_body.get("success") is True and not self.sender_gave_up
+        """Only once the answer has gone out: a callback still in its delay may yet be given up by its sender."""
+        return (self.answered and self.answer_status == 200 and self.answer_body.get("success") is True
+                and not self.sender_gave_up)
 
     def as_json(self) -> dict:
         return {
@@ -77,6 +80,7 @@ class Callback:
             "headers": self.headers,
             "receivedAt": self.received_at,
             "acknowledged": self.acknowledged,
+            "answered": self.answered,
             "fault": self.fault,
             "answer": {"status": self.answer_status, "body": self.answer_body},
             "schema": SCHEMA_OF_KIND[self.kind],
@@ -197,11 +201,13 @@ class RegistryState:
             self.callbacks.append(callback)
             return callback
 
-    def sender_gave_up(self, callback: Callback) -> None:
-        """The sender closed the connection before the (delayed) answer: it counts the callback as not
+    def answered(self, callback: Callback, sender_gone: bool) -> None:
+        """A delayed answer's end. If the sender closed the connection before it, it counts the callback as not
         received and sends it again, so the inbox must not show it acknowledged."""
         with self._lock:
-            callback.sender_gave_up, callback.fault = True, "delaySeconds"
+            callback.answered = True
+            if sender_gone:
+                callback.sender_gave_up, callback.fault = True, "delaySeconds"
 
     def inbox(self) -> list[dict]:
         with self._lock:

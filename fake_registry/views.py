@@ -71,12 +71,11 @@ def callbacks_blueprint(config: RegistryConfig, state: RegistryState, clock: Clo
         callback = state.record_callback(
             method=request.method, path=path, kind=kind, body=body, body_is_json=is_json,
             headers=_headers_of_interest(), received_at=iso(clock.now()), api_key_matches=key_matches,
-            schema_violations=found, answer_status=status, answer_body=answer, fault=fault,
+            schema_violations=found, answer_status=status, answer_body=answer, fault=fault, answered=delay <= 0,
         )
         if delay > 0:
             time.sleep(delay)  # deliberately real: this simulates a slow registry
-            if _sender_gone():
-                state.sender_gave_up(callback)
+            state.answered(callback, sender_gone=_sender_gone())
         return jsonify(answer), status
 
     bp.add_url_rule(PROMS_FORM_ORDER, "proms_form_order", receive, methods=["PUT"])

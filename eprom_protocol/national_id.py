@@ -126,6 +126,8 @@ def age_on(nid: NationalId, today: date) -> int | None:
 #: The birth years the individual number ranges can tell apart: 500-749 with year digits 54-99 are 1854-1899,
 #: 500-999 with 00-39 are 2000-2039.
 ENCODABLE_BIRTH_YEARS = range(1854, 2040)
+ENCODABLE_BIRTH_YEARS_TEXT = (f"national ids tell births from {ENCODABLE_BIRTH_YEARS.start} to "
+                              f"{ENCODABLE_BIRTH_YEARS.stop - 1} only")
 
 
 def make_synthetic(
@@ -134,8 +136,7 @@ def make_synthetic(
     """A synthetic id (month + offset) with valid check digits for a birth date, drawn from rng. ValueError for a
     birth year no national id can tell (ENCODABLE_BIRTH_YEARS)."""
     if birth_date.year not in ENCODABLE_BIRTH_YEARS:
-        raise ValueError(f"no national id tells a birth in {birth_date.year}: they tell births from "
-                         f"{ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1}")
+        raise ValueError(f"no national id tells a birth in {birth_date.year}: {ENCODABLE_BIRTH_YEARS_TEXT}")
     year2 = birth_date.year % 100
     ranges = {1800: (500, 749), 1900: (0, 499), 2000: (500, 999)}
     low, high = ranges[(birth_date.year // 100) * 100]

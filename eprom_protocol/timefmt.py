@@ -40,24 +40,25 @@ def parse_instant(value: object, field: str) -> datetime:
 #: The longest duration anything here takes (a patient's wait, a status delay, when a scripted order comes and
 #: how long it lasts): 100 years is longer than any run; more (P99999999D) only overflowed the calendar later.
 LONGEST_DURATION = timedelta(days=36525)
-LONGEST_DURATION_TEXT = "100 years (P36525D)"
+LONGEST_DURATION_TEXT = f"100 years (P{LONGEST_DURATION.days}D)"
 
 
 def parse_duration(value: object, field: str) -> timedelta:
     """An ISO-8601 duration such as P3D or PT12H (no years or months: their length is ambiguous), at most
     LONGEST_DURATION."""
+    too_long = ProtocolError(f"{field}: {shown(value)} is too long: at most {LONGEST_DURATION_TEXT}")
     try:
         parsed = isodate.parse_duration(str(value))
     except OverflowError:  # more days than a timedelta holds
-        raise ProtocolError(f"{field}: {shown(value)} is too long: at most {LONGEST_DURATION_TEXT}") from None
+        raise too_long from None
     except (isodate.ISO8601Error, ValueError):
         raise ProtocolError(f"{field}: {shown(value)} is not an ISO-8601 duration such as 'P3D'") from None
     if not isinstance(parsed, timedelta):
-        raise ProtocolError(f"{field}: {value!r}: use days, hours, minutes or seconds, not years or months")
+        raise ProtocolError(f"{field}: {shown(value)}: use days, hours, minutes or seconds, not years or months")
     if parsed < timedelta(0):
-        raise ProtocolError(f"{field}: {value!r} must not be negative")
+        raise ProtocolError(f"{field}: {shown(value)} must not be negative")
     if parsed > LONGEST_DURATION:
-        raise ProtocolError(f"{field}: {shown(value)} is too long: at most {LONGEST_DURATION_TEXT}")
+        raise too_long
     return parsed
 
 

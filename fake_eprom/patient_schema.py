@@ -5,13 +5,15 @@ also be null, which means the same as leaving it out, except `profile.contactReg
 `profile.postalAddress`, where null says "has none". The schema checks shapes; the fake ePROM also checks
 what a schema cannot (check digits, real dates, that birthDate and age agree with the id, that an initiated
 form exists and has an owner, that a behaviour and an answer go together, that a wait is at most 100 years in
-all) and answers those with a 400 naming the field."""
+all, that nobody named was born after today, that a made-up id's birth year is one an id can tell) and answers
+those with a 400 naming the field."""
 from __future__ import annotations
 
 from typing import Any
 
 from eprom_protocol.enums import FilledOutByActType, NotificationChannel
 from eprom_protocol.schemas import UUID_PATTERN
+from eprom_protocol.timefmt import LONGEST_DURATION_TEXT
 
 # "$(?!\n)": Python's re lets "$" match before a final newline; in ECMA-262 the lookahead is a no-op.
 #: ISO-8601 durations in weeks, days, hours, minutes, seconds, each may have a decimal fraction (PT1.5H,
@@ -35,7 +37,7 @@ _NATIONAL_ID = {"type": "string", "pattern": NATIONAL_ID_PATTERN,
                 "description": "11 digits: a fødselsnummer or D-nummer (synthetic month+65 / month+80 ids too)"}
 _DURATION = {"type": "string", "pattern": DURATION_PATTERN,
              "description": "ISO-8601 duration such as P3D or PT12H (weeks, days, hours, minutes, seconds), at "
-                            "most 100 years (P36525D) in all"}
+                            f"most {LONGEST_DURATION_TEXT} in all"}
 _DATE = {"type": "string", "pattern": DATE_PATTERN, "description": "YYYY-MM-DD"}
 _BOOL = {"type": "boolean"}
 _CHANNEL = {

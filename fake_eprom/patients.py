@@ -18,9 +18,9 @@ import isodate
 from eprom_protocol.enums import FilledOutByActType, NotificationChannel as Channel
 from eprom_protocol.json_text import shown
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS, classify, mask, require_orderable
+from eprom_protocol.national_id import (ENCODABLE_BIRTH_YEARS, ENCODABLE_BIRTH_YEARS_TEXT, classify, mask,
+                                        require_orderable)
 from eprom_protocol import timefmt
-from eprom_protocol.timefmt import norwegian_date
 
 from .distribution import REAL_CHANNELS
 from .forms import Form
@@ -158,7 +158,7 @@ class Population:
         self.mode = mode
         self._rng = rng
         self.persons = persons
-        self.contact_updated = norwegian_date(clock_start) - CONTACT_DATA_AGE
+        self.contact_updated = timefmt.norwegian_date(clock_start) - CONTACT_DATA_AGE
         self._patients: dict[str, Patient] = {}
         self._lock = threading.Lock()
 
@@ -174,9 +174,8 @@ class Population:
             return self._patients.get(national_id)
 
     def lookup(self, national_id: str, today: date) -> Patient | None:
-        """The described patient; else the default patient (open) or None (strict: not in the population, or
-        open but born after today: such an id belongs to nobody yet, as ePROM's "fødselsnummeret ikke
-        eksisterer")."""
+        """The described patient; else the default patient in an open population; None when strict, or when the
+        id is born after today: it belongs to nobody yet (ePROM's "fødselsnummeret ikke eksisterer")."""
         found = self.described(national_id)
         if found is not None or self.mode == "strict":
             return found
@@ -206,7 +205,7 @@ class Population:
         `forms` finds a catalog form by id (for initiates)."""
         _only(body, PATIENT_FIELDS, "", "a patient")
         body = _without_nulls(body)
-        today = norwegian_date(now)
+        today = timefmt.norwegian_date(now)
         national_id, birth = self._identity(body, today)
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or not name):
@@ -254,11 +253,11 @@ class Population:
                 earliest, latest = today.year - years - 1, today.year - years  # the birth year is one of them
                 if earliest < ENCODABLE_BIRTH_YEARS.start or latest not in ENCODABLE_BIRTH_YEARS:
                     raise ProtocolError(f"age: someone {years} years old on {today.isoformat()} was born about "
-                                        f"{today.year - years}; {_ENCODABLE} (start the clock nearer today)")
+                                        f"{today.year - years}; {ENCODABLE_BIRTH_YEARS_TEXT} (start the clock nearer today)")
                 birth = birth_date_for_age(years, today, self._rng)
             elif not (age_on(birth, today) <= MAX_AGE and birth.year in ENCODABLE_BIRTH_YEARS):
                 raise ProtocolError(f"birthDate: {birth.isoformat()}: a synthetic id needs a birth at most {MAX_AGE} "
-                                    f"years ago; {_ENCODABLE}")
+                                    f"years ago; {ENCODABLE_BIRTH_YEARS_TEXT}")
             with self._lock:
                 return synthetic_id(birth, self._rng, set(self._patients)), birth
         nid = require_orderable(body["nationalId"])
@@ -313,9 +312,10 @@ def _born_after(national_id: str, today: date) -> bool:
 
 def _require_born(national_id: str, today: date, field: str) -> None:
     """Nobody with an id born after today exists yet: not the patient, nor who represents them or answers."""
-    if _born_after(national_id, today):
-        raise ProtocolError(f"{field}: its birth date {classify(national_id).birth_date.isoformat()} is after the "
-                            f"simulated clock's today ({today.isoformat()})")
+    birth = classify(national_id).birth_date
+    if birth is not None and birth > today:
+        raise ProtocolError(f"{field}: its birth date {birth.isoformat()} is after the simulated clock's today "
+                            f"({today.isoformat()})")
 
 
 # --- field parsers ------------------------------------------------------------------------
@@ -361,7 +361,6 @@ def _date(value: Any, where: str) -> date:
         raise ProtocolError(f"{where}: {value!r} is not a real date") from None
 
 
-_ENCODABLE = f"national ids tell births from {ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1} only"
 
 
 def parse_duration(value: Any, where: str) -> timedelta:

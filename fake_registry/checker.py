@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,10 +28,10 @@ from fake_eprom.forms import default_catalog
 from proxy.config import ProxyConfig, RegistryAccount
 from proxy.gateways import HttpRegistries
 from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH, Reply
-from proxy.settings import endpoint_problem, key_problem
+from proxy.settings import URL, endpoint_problem, key_problem
 from proxy.store import delivery_id
 from service_kit.clock import Clock, SystemClock
-from service_kit.http import MAX_ANSWER_BYTES, Transport
+from service_kit.http import MAX_ANSWER_BYTES, AnswerTooLarge, Transport
 
 DEFAULT_TIMEOUT = ProxyConfig.delivery_timeout  # what ePROX waits for a registry's answer
 MAX_TIMEOUT = 600  # seconds: longer than any sender waits
@@ -96,7 +97,7 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
     problems = []
     if problem := endpoint_problem(base_url):
         problems.append(f"URL: {problem} (the registry's ApiBaseUrl, e.g. https://registry.example/eprox)")
-    elif "?" in base_url or "#" in base_url:
+    elif not re.match(URL, base_url):  # the proxy's own pattern: no query or fragment
         problems.append("URL: has a query or a fragment; give the base the callback paths are added to")
     if not api_key:
         problems.append("--api-key: must not be empty")
@@ -107,7 +108,7 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
     elif len({i.lower() for i in order_ids}) < len(order_ids):
         problems.append(f"--order-id: the {', '.join(ORDER_ROLES)} orders must be different orders")
     if message_id is not None and message_id.lower() in {i.lower() for i in order_ids}:
-        problems.append("--message-id: a message's id is not an order's")
+        problems.append("--message-id: must differ from every --order-id")
     for given, name in [(i, "--order-id") for i in order_ids] + [(message_id, "--message-id")]:
         if given is not None and not UUID_RE.match(given):
             problems.append(f"{name}: {national_id.mask_in_text(given)!r} is not a uuid (ePROX's ids are uuids)")
@@ -220,7 +221,7 @@ def _why_not_done(reply: Reply, timeout: float) -> str:
     if reply.status is None:
         if reply.failure_kind == "Timeout":
             return f"no answer within {timeout:g} s: {retry}"
-        if reply.failure_kind == "AnswerTooLarge":
+        if reply.failure_kind == AnswerTooLarge.__name__:
             return f"an answer larger than the {MAX_ANSWER_BYTES >> 20} MiB ePROX reads: {retry}"
         return f"no HTTP answer ({reply.failure_kind}): {retry}"
     return f"{_answer(reply)}, not HTTP 2xx with {{\"success\": true}}: {retry}"

@@ -201,7 +201,7 @@ class RegistryState:
             self.callbacks.append(callback)
             return callback
 
-    def answered(self, callback: Callback, sender_gone: bool) -> None:
+    def delay_ended(self, callback: Callback, sender_gone: bool) -> None:
         """A delayed answer's end. If the sender closed the connection before it, it counts the callback as not
         received and sends it again, so the inbox must not show it acknowledged."""
         with self._lock:

@@ -75,7 +75,7 @@ def callbacks_blueprint(config: RegistryConfig, state: RegistryState, clock: Clo
         )
         if delay > 0:
             time.sleep(delay)  # deliberately real: this simulates a slow registry
-            state.answered(callback, sender_gone=_sender_gone())
+            state.delay_ended(callback, sender_gone=_sender_gone())
         return jsonify(answer), status
 
     bp.add_url_rule(PROMS_FORM_ORDER, "proms_form_order", receive, methods=["PUT"])

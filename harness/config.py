@@ -11,13 +11,13 @@ from typing import Any
 
 
 from eprom_protocol.messages import ProtocolError
-from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS
+from eprom_protocol.national_id import ENCODABLE_BIRTH_YEARS, ENCODABLE_BIRTH_YEARS_TEXT
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from eprom_protocol.timefmt import norwegian_date, parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
+from fake_eprom.patients import DEFAULT_AGE
 from proxy.config import LIFETIME_DAYS_SCHEMA
-from proxy.settings import URL as URL_PATTERN
-from proxy.settings import endpoint_problem
+from proxy.settings import URL as URL_PATTERN, endpoint_problem
 from service_kit.clock import DEFAULT_SIM_START
 
 from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
@@ -176,9 +176,9 @@ def build_config(data: dict, base_dir: Path | None = None) -> HarnessConfig:
     return config
 
 
-#: Where the simulated clock may start: a default patient (45) born then has a national id, and ten years of
-#: running stay far inside the calendar.
-START_YEARS = range(1900, 2040)
+#: Where the simulated clock may start (its year in Norway): a default patient born then has a national id, and
+#: ten years of running stay far inside the calendar.
+START_YEARS = range(ENCODABLE_BIRTH_YEARS.start + DEFAULT_AGE + 1, ENCODABLE_BIRTH_YEARS.stop)
 
 
 def topology_rule_problems(data: Any) -> list[Problem]:
@@ -193,10 +193,10 @@ def topology_rule_problems(data: Any) -> list[Problem]:
         except ProtocolError:
             found.append(("start", f"{data['start']!r} is not an ISO-8601 date or date-time"))
         else:
-            if norwegian_date(start).year not in START_YEARS:  # the year as written, in Norwegian time
-                found.append(("start", f"must be in the years {START_YEARS.start} to {START_YEARS.stop - 1}: the "
-                                       "patients are born before it, and national ids tell births from "
-                                       f"{ENCODABLE_BIRTH_YEARS.start} to {ENCODABLE_BIRTH_YEARS.stop - 1} only"))
+            if norwegian_date(start).year not in START_YEARS:
+                found.append(("start", f"must be in the years {START_YEARS.start} to {START_YEARS.stop - 1} "
+                                       f"(Norwegian time): the patients are born before it, and "
+                                       f"{ENCODABLE_BIRTH_YEARS_TEXT}"))
     eprom = data.get("eprom") if isinstance(data.get("eprom"), dict) else {}
     delay = eprom.get("statusDelay")
     if isinstance(delay, str):

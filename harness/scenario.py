@@ -21,7 +21,7 @@ from eprom_protocol.enums import (
     FormOrderStatus,
     NotificationChannel,
 )
-from eprom_protocol.messages import ZERO_UUID, ProtocolError
+from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
 from eprom_protocol.national_id import mask
 from eprom_protocol.order_request import check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.schemas import DocumentValidator
@@ -307,7 +307,7 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>", base_dir: Path 
 
 
 #: Who a scripted order goes to and is about, when only whether ePROX would refuse it matters.
-_STAND_INS = ("26670271527", "26073941651")
+_STAND_INS = ("26670271527", "26723919745")  # synthetic (month + 65)
 
 
 def _refused_orders(scenario: Scenario) -> list[Problem]:
@@ -412,8 +412,8 @@ def _reference_problems(data: dict) -> list[Problem]:
         allowed = registries[step["registry"]].allowed_forms if step["registry"] in registries else None
         form_id = find_form(step["form"])
         if allowed is not None and form_id is not None and form_id not in {f.lower() for f in allowed}:
-            found.append((f"{where}.form", f"{step['registry']!r} may not order {forms[form_id]!r}: it is not in "
-                                           "the registry's allowedForms (ePROX would answer 'No form ... exists')"))
+            found.append((f"{where}.form", f"{step['registry']!r} may not order {forms[form_id]!r} (not in its "
+                                           f"allowedForms): ePROX would refuse this order: {no_such_form(form_id)}"))
         if "onBehalfOf" in step:
             patient_problem(f"{where}.onBehalfOf", step["onBehalfOf"])
             if step["onBehalfOf"] == step["patient"]:

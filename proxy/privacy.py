@@ -13,4 +13,3 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret:
             text = text.replace(secret, "***")
     return mask_in_text(text)
-

@@ -291,7 +291,7 @@ def test_durations_and_start_a_run_could_not_hold_are_problems_of_the_file(tmp_p
     topology = 'topology: {start: "9999-12-01T00:00:00Z", eprom: {statusDelay: P3000000D}}\n'
     assert sorted(problems(tmp_path, topology)) == [
         "topology.eprom.statusDelay: 'P3000000D' is too long: at most 100 years (P36525D)",
-        "topology.start: must be in the years 1900 to 2039: the patients are born before it, and national ids "
+        "topology.start: must be in the years 1900 to 2039 (Norwegian time): the patients are born before it, and national ids "
         "tell births from 1854 to 2039 only",
     ]
     script = """\
@@ -330,5 +330,5 @@ script:
   - {at: P0D, registry: r1, patient: a, form: "Helsetilstand i dag (papir og digitalt)"}
 """
     assert problems(tmp_path, text) == [
-        "script[2].form: 'r1' may not order 'Helsetilstand i dag (papir og digitalt)': it is not in the registry's allowedForms (ePROX would "
-        "answer 'No form ... exists')"]
+        "script[2].form: 'r1' may not order 'Helsetilstand i dag (papir og digitalt)' (not in its allowedForms): ePROX "
+        "would refuse this order: No form with id='1279fd55-3f22-4a7a-b4c5-84b582f88c54' exists"]

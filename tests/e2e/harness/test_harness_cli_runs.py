@@ -89,6 +89,7 @@ def test_demo_prints_the_same_transcript_every_time_for_a_seed():
     assert first.returncode == second.returncode
 
 
+@pytest.mark.e2e
 def test_up_with_a_scenario_a_server_fails_to_take_says_so_in_one_line(tmp_path, capsys, monkeypatch):
     """Before, anything but a refused patient (a 500 from the fake ePROM) was a traceback (found by a helper's
     hunt); the servers still stop and no ready file is left."""

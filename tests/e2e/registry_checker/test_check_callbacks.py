@@ -240,7 +240,7 @@ def test_an_unreachable_registry_is_reported_not_raised(capsys):
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--order-id", ORDER_IDS[0].upper()],
      "--order-id: the answered, expired, failed orders must be different orders"),
     (["http://127.0.0.1:9/x", "--api-key", KEY, "--order-id", ORDER_IDS[0], "--message-id", ORDER_IDS[0].upper()],
-     "--message-id: a message's id is not an order's"),
+     "--message-id: must differ from every --order-id"),
     (["http://127.0.0.1:9/x?", "--api-key", KEY], "URL: has a query or a fragment"),
     (["http://team:s3cret@127.0.0.1:9/x", "--api-key", KEY], "URL: holds a user name or password"),
     (["http://127.0.0.1:9/x#", "--api-key", KEY], "URL: has a query or a fragment"),

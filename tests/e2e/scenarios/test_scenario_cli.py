@@ -113,19 +113,19 @@ def test_up_takes_a_config_or_a_scenario_not_both(tmp_path):
 
 NAMED_AFTER_IDS = """\
 name: "Oppfølging av 26670271527"
-description: "Pasient 260739 41651 har to ordre"
+description: "Pasient 267239 19745 har to ordre"
 topology:
   registries: [{name: r1}]
   forms:
-    - {id: 0b7c7a4e-6a57-4c0e-9d0f-3f1f8c2a5b10, name: "Skjema 26073941651", published: true, paperEnabled: false,
+    - {id: 0b7c7a4e-6a57-4c0e-9d0f-3f1f8c2a5b10, name: "Skjema 26723919745", published: true, paperEnabled: false,
        mustBeSigned: false, questions: [{id: q1, text: "Hvordan?", type: choice, options: [{value: 1, text: Bra}]}]}
 patients:
   - {ref: a, nationalId: "26670271527", behaviour: answers, answer: {after: P1D}}
 script:
-  - {at: P0D, registry: r1, patient: a, form: "Skjema 26073941651"}
+  - {at: P0D, registry: r1, patient: a, form: "Skjema 26723919745"}
 until: P2D
 expect:
-  - {registry: r1, patient: a, form: "Skjema 26073941651", statuses: [Ordered, Completed]}
+  - {registry: r1, patient: a, form: "Skjema 26723919745", statuses: [Ordered, Completed]}
 """
 
 
@@ -134,12 +134,12 @@ def test_national_ids_written_into_a_scenario_are_printed_masked(tmp_path):
     description as written, and a problem echoed an id written where a ref belongs (found by a helper's hunt)."""
     ran = harness("scenario", "run", str(write(tmp_path, NAMED_AFTER_IDS)))
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "Oppfølging av 266702*****" in ran.stdout and "260739 *****" in ran.stdout
-    assert "Skjema 260739*****" in ran.stdout
-    misplaced = NAMED_AFTER_IDS.replace("{at: P0D, registry: r1, patient: a,", '{at: P0D, registry: r1, patient: "26073941651",')
+    assert "Oppfølging av 266702*****" in ran.stdout and "267239 *****" in ran.stdout
+    assert "Skjema 267239*****" in ran.stdout
+    misplaced = NAMED_AFTER_IDS.replace("{at: P0D, registry: r1, patient: a,", '{at: P0D, registry: r1, patient: "26723919745",')
     checked = harness("scenario", "check", str(write(tmp_path, misplaced, "misplaced.yaml")))
-    assert checked.returncode == 2 and "script[0].patient" in checked.stderr and "260739*****" in checked.stderr
+    assert checked.returncode == 2 and "script[0].patient" in checked.stderr and "267239*****" in checked.stderr
     for result in (ran, checked):
         assert "26670271527" not in result.stdout + result.stderr
-        assert "26073941651" not in result.stdout + result.stderr
-        assert "41651" not in result.stdout + result.stderr
+        assert "26723919745" not in result.stdout + result.stderr
+        assert "19745" not in result.stdout + result.stderr

@@ -228,7 +228,7 @@ def test_a_relative_eprox_database_is_found_by_every_command_alike(tmp_path, mon
     assert main(["deliveries", "--json", "--config", str(config)]) == 0
     monkeypatch.delenv("EPROX_CONFIG")  # without a configuration file: relative to the current directory
     assert main(["deliveries"]) == 2
-    assert capsys.readouterr().err == f"proxy: no proxy database at data/eprox.sqlite3\n"
+    assert capsys.readouterr().err == "proxy: no proxy database at data/eprox.sqlite3\n"
 
 
 def database_places(tmp_path) -> dict[str, tuple[str, str]]:
@@ -284,7 +284,6 @@ def test_serve_on_a_port_in_use_says_so_and_starts_nothing(tmp_path, capsys, cap
     assert capsys.readouterr().err == f"proxy: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert "started" not in caplog.text
     assert not (tmp_path / "etc" / "state").exists(), "no database made"
-
 
 
 def test_urls_with_credentials_are_refused(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,6 @@ import sqlite3
 import pytest
 
 from eprom_protocol.messages import SIGNING_ON_BEHALF, SIGNING_WITH_NO_DISTRIBUTION
-from proxy_world import key_of
 
 NO_NEW = json.dumps({"CREATE_NEW_ORDER": False})
 

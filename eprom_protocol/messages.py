@@ -27,8 +27,6 @@ def h_number_not_supported(field: str = "nationalId") -> str:
             "Norsk fødselsnummer or D-nummer.")
 
 
-FH_NUMBER_NOT_SUPPORTED = fh_number_not_supported()
-H_NUMBER_NOT_SUPPORTED = h_number_not_supported()
 MAIN_DOCUMENT_MISSING = "Main document in MessageToCitizen is missing"
 # The delivery partner (Helsenorge) failing a message to a citizen: 504 and 502.
 DELIVERY_PARTNER_TIMEOUT = "Timeout while waiting for response from Helsenorge"

@@ -10,7 +10,7 @@ from eprom_protocol import messages
 from eprom_protocol.enums import DistributionRule as Rule, FormOrderStatus, NotificationChannel as Channel
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.national_id import mask
-from eprom_protocol.order_request import check_order_basics, check_order_wishes, parse_metadata
+from eprom_protocol.order_request import about_someone_else, check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.timefmt import iso
 
 from .callbacks import event_log
@@ -44,7 +44,10 @@ class OrderRequest:
     dont_store_in_pha: bool = False  # recorded and shown; there is no patient archive to keep it out of
     signing_text: str | None = None
     has_address: bool = False  # physicalAddress gives an address line and a postal code: paper can reach
-    about_someone_else: str | None = None  # on_behalf_of unless it names the recipient (OrderBasics)
+
+    @property
+    def about_someone_else(self) -> str | None:
+        return about_someone_else(self.national_id, self.on_behalf_of)
 
     @classmethod
     def patient_initiated(cls, form: Form, national_id: str) -> "OrderRequest":
@@ -78,7 +81,7 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
     return OrderRequest(form=form, national_id=national_id, on_behalf_of=on_behalf_of, expiry=expiry, rule=rule,
                         must_be_signed=must_be_signed, test_mode=body.get("testMode") is True,
                         metadata=metadata, echo=echo, dont_store_in_pha=body.get("dontStoreCompletedFormInPha") is True,
-                        signing_text=body.get("signingText"), about_someone_else=basics.about_someone_else,
+                        signing_text=body.get("signingText"),
                         has_address=bool(address.get("addressLine1")) and bool(address.get("postalCode")))
 
 

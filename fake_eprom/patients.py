@@ -252,8 +252,10 @@ class Population:
                 years = DEFAULT_AGE if age is None else age
                 earliest, latest = today.year - years - 1, today.year - years  # the birth year is one of them
                 if earliest < ENCODABLE_BIRTH_YEARS.start or latest not in ENCODABLE_BIRTH_YEARS:
-                    raise ProtocolError(f"age: someone {years} years old on {today.isoformat()} was born about "
-                                        f"{today.year - years}; {ENCODABLE_BIRTH_YEARS_TEXT} (start the clock nearer today)")
+                    who = (f"age: someone {years} years old" if age is not None  # else no field was given
+                           else f"(no nationalId, birthDate or age) the default patient, {years} years old")
+                    raise ProtocolError(f"{who} on {today.isoformat()}, was born about {today.year - years}; "
+                                        f"{ENCODABLE_BIRTH_YEARS_TEXT} (start the clock nearer today)")
                 birth = birth_date_for_age(years, today, self._rng)
             elif not (age_on(birth, today) <= MAX_AGE and birth.year in ENCODABLE_BIRTH_YEARS):
                 raise ProtocolError(f"birthDate: {birth.isoformat()}: a synthetic id needs a birth at most {MAX_AGE} "

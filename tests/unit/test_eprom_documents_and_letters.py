@@ -137,7 +137,7 @@ def test_the_accepted_shapes_of_a_document_collection():
 
 @pytest.mark.parametrize("changes, text", [
     ({"nationalId": "123"}, messages.malformed_national_id("nationalId", "it must be exactly 11 digits")),
-    ({"nationalId": "81234567890"}, messages.FH_NUMBER_NOT_SUPPORTED),
+    ({"nationalId": "81234567890"}, messages.fh_number_not_supported()),
     ({"nationalId": None}, "nationalId: is required"),
     ({"senderInfo": "Register"}, "senderInfo: must be of type object or null, not string"),
     ({"messageInfo": {"title": 5}}, "messageInfo.title: must be of type string or null, not integer"),

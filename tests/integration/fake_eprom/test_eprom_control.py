@@ -281,6 +281,11 @@ def test_a_default_patient_no_national_id_can_tell_is_refused_not_a_500(make_sim
     sim = make_sim(start=start)
     response = sim.client.post("/_sim/patients", json={})
     assert response.status_code == 400
-    assert message(response) == (f"age: someone 45 years old on {start.date().isoformat()} was born about {born}; "
-                                 "national ids tell births from 1854 to 2039 only (start the clock nearer today)")
+    assert message(response) == (f"(no nationalId, birthDate or age) the default patient, 45 years old on "
+                                 f"{start.date().isoformat()}, was born about {born}; national ids tell births from "
+                                 "1854 to 2039 only (start the clock nearer today)")
+    aged = sim.client.post("/_sim/patients", json={"age": 30})
+    assert message(aged) == (f"age: someone 30 years old on {start.date().isoformat()}, was born about "
+                             f"{start.year - 30}; national ids tell births from 1854 to 2039 only (start the clock "
+                             "nearer today)")
     assert sim.client.get("/_sim/patients").get_json() == []

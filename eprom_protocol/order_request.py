@@ -55,17 +55,17 @@ class OrderWishes(NamedTuple):
     must_be_signed: bool  # the form's demand or the order's
 
 
-def check_order_wishes(body: dict[str, Any], on_behalf_of: str | None,
+def check_order_wishes(body: dict[str, Any], about: str | None,
                        form_must_be_signed: bool = False) -> OrderWishes:
     """Raise ProtocolError(400) with ePROM's text when the order asks for signing that its distribution rule or
-    onBehalfOf rules out (the form's own demand, if known, counts too); else its rule and whether it is signed.
-    An onBehalfOf naming the recipient rules nothing out: the order is about the recipient."""
+    its being `about` someone else (OrderBasics.about_someone_else: an onBehalfOf naming the recipient is not)
+    rules out (the form's own demand, if known, counts too); else its rule and whether it is signed."""
     rule = (DistributionRule.parse(body["distributionRule"]) if body.get("distributionRule") is not None
             else DistributionRule.Basic)
     must_be_signed = form_must_be_signed or body.get("mustBeSigned") is True
     if must_be_signed and rule is DistributionRule.NoDistribution:
         raise ProtocolError(messages.SIGNING_WITH_NO_DISTRIBUTION)
-    if must_be_signed and about_someone_else(body.get("nationalId"), on_behalf_of) is not None:
+    if must_be_signed and about is not None:
         raise ProtocolError(messages.SIGNING_ON_BEHALF)
     return OrderWishes(rule, must_be_signed)
 

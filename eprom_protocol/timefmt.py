@@ -67,23 +67,38 @@ def utc_timestamp(instant: datetime) -> str:
     return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def local_timestamp(instant: datetime) -> str:
-    """`timestamp` style: Norwegian local time, no offset. The last hours of 9999 in UTC are already past the
-    calendar in Norway: they are written as its last instant (an order may expire then: "never", in .NET)."""
+#: The calendar's last instant. An order may expire late in year 9999 ("never", as .NET writes it), so times
+#: computed from such an instant stop here rather than overflow.
+END_OF_CALENDAR = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def later(instant: datetime, delta: timedelta) -> datetime:
+    """instant + delta, or the calendar's last instant when that is past it: planning a step after an expiry late
+    in 9999 must not crash the due-work run."""
     try:
-        local = instant.astimezone(OSLO).replace(tzinfo=None)
+        return instant + delta
     except OverflowError:
-        local = datetime.max
-    return local.isoformat(timespec="microseconds")
+        return END_OF_CALENDAR
+
+
+def _in_norway(instant: datetime) -> datetime:
+    """Norwegian local time, no offset. The last hours of 9999 in UTC are already past the calendar in Norway:
+    they are its last instant."""
+    try:
+        return instant.astimezone(OSLO).replace(tzinfo=None)
+    except OverflowError:
+        return datetime.max
+
+
+def local_timestamp(instant: datetime) -> str:
+    """`timestamp` style: Norwegian local time, no offset."""
+    return _in_norway(instant).isoformat(timespec="microseconds")
 
 
 def norwegian_date(instant: datetime) -> date:
     """The date in Norway at `instant`: what ages and "within 18 months" count by, as ePROM's local
     `timestamp` does (00:30 on 7 January in Oslo is still 6 January in UTC)."""
-    try:
-        return instant.astimezone(OSLO).date()
-    except OverflowError:  # the last hours of 9999 in UTC: already past the calendar in Norway
-        return date.max
+    return _in_norway(instant).date()
 
 
 def iso(instant: datetime) -> str:

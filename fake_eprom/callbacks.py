@@ -17,10 +17,9 @@ from eprom_protocol.enums import (
     SentStatus,
 )
 from eprom_protocol.messages import ZERO_UUID
-from eprom_protocol.timefmt import local_timestamp, utc_timestamp
+from eprom_protocol.timefmt import later, local_timestamp, utc_timestamp
 
 from .config import OrderingSystem
-from .scheduler import later
 
 STATUS = "status"
 RETURNED_FORM = "returnedForm"

@@ -68,7 +68,7 @@ def validate_order_request(body: dict[str, Any], catalog: dict[str, Form], now: 
         raise ProtocolError(messages.no_such_form(form_id))
     if not form.published:
         raise ProtocolError(messages.FORM_NOT_PUBLISHED)
-    rule, must_be_signed = check_order_wishes(body, on_behalf_of, form.must_be_signed)
+    rule, must_be_signed = check_order_wishes(body, basics.about_someone_else, form.must_be_signed)
     if rule in PAPER_RULES and not form.paper_enabled:
         raise ProtocolError(messages.form_not_paper_enabled(form_id))
     metadata = parse_metadata(body.get("metadata"))

@@ -179,7 +179,7 @@ class Population:
         found = self.described(national_id)
         if found is not None or self.mode == "strict":
             return found
-        if _born_after(national_id, today):
+        if _birth_after(national_id, today) is not None:
             return None
         return self.default_patient(national_id)
 
@@ -307,15 +307,15 @@ class Population:
         return self._default_profile(self.persons.person(national_id, name), **given)
 
 
-def _born_after(national_id: str, today: date) -> bool:
+def _birth_after(national_id: str, today: date) -> date | None:
+    """The id's birth date when that is after today (nobody has the id yet), else None."""
     birth = classify(national_id).birth_date
-    return birth is not None and birth > today
+    return birth if birth is not None and birth > today else None
 
 
 def _require_born(national_id: str, today: date, field: str) -> None:
     """Nobody with an id born after today exists yet: not the patient, nor who represents them or answers."""
-    birth = classify(national_id).birth_date
-    if birth is not None and birth > today:
+    if (birth := _birth_after(national_id, today)) is not None:
         raise ProtocolError(f"{field}: its birth date {birth.isoformat()} is after the simulated clock's today "
                             f"({today.isoformat()})")
 
@@ -361,8 +361,6 @@ def _date(value: Any, where: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ProtocolError(f"{where}: {value!r} is not a real date") from None
-
-
 
 
 def parse_duration(value: Any, where: str) -> timedelta:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 log = logging.getLogger(__name__)
@@ -24,16 +24,6 @@ RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30
 RETRY_EVERY = timedelta(hours=24)
 MAX_ATTEMPTS = 10
 DEFAULT_GATE_WAIT = 5.0  # seconds a due job waits for its order's response to close
-END_OF_CALENDAR = datetime.max.replace(tzinfo=timezone.utc)
-
-
-def later(instant: datetime, delta: timedelta) -> datetime:
-    """instant + delta, or the calendar's last instant when that is past it: an order may expire late in year
-    9999 ("never", as .NET writes it), and planning a step after that must not crash the due-work run."""
-    try:
-        return instant + delta
-    except OverflowError:
-        return END_OF_CALENDAR
 
 
 def retry_delay(failed_attempt: int, max_attempts: int = MAX_ATTEMPTS) -> timedelta | None:

@@ -22,7 +22,7 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol.messages import ZERO_UUID, ProtocolError
 from eprom_protocol.national_id import mask
-from eprom_protocol.timefmt import iso, norwegian_date
+from eprom_protocol.timefmt import iso, later, norwegian_date
 from service_kit.runtime import Runtime
 
 from . import callbacks
@@ -43,7 +43,7 @@ from .patients import (
     Population,
 )
 from .reachability import HELSENORGE_AGE
-from .scheduler import Job, Scheduler, later, retry_delay
+from .scheduler import Job, Scheduler, retry_delay
 from .synthetic import PersonFactory
 
 log = logging.getLogger(__name__)

@@ -103,11 +103,12 @@ def usage_problems(base_url: str, api_key: str, order_ids: list[str], message_id
         problems.append("--api-key: must not be empty")
     elif problem := key_problem(api_key):
         problems.append(f"--api-key: {problem}")
+    orders = {i.lower() for i in order_ids}  # uuids in any case: ePROX writes them in lower
     if len(order_ids) > len(ORDER_ROLES):
         problems.append(f"--order-id: at most {len(ORDER_ROLES)} ({', '.join(ORDER_ROLES)}), not {len(order_ids)}")
-    elif len({i.lower() for i in order_ids}) < len(order_ids):
+    elif len(orders) < len(order_ids):
         problems.append(f"--order-id: the {', '.join(ORDER_ROLES)} orders must be different orders")
-    if message_id is not None and message_id.lower() in {i.lower() for i in order_ids}:
+    if message_id is not None and message_id.lower() in orders:
         problems.append("--message-id: must differ from every --order-id")
     for given, name in [(i, "--order-id") for i in order_ids] + [(message_id, "--message-id")]:
         if given is not None and not UUID_RE.match(given):

@@ -60,14 +60,14 @@ class Callback:
     answer_status: int
     answer_body: dict
     fault: str | None  # "failNext", "successFalse", or "delaySeconds" when the sender gave up during the delay
-    sender_gave_up: bool = False  # the delay outlasted the sender's timeout: it never read this answer
     answered: bool = True  # False while a delaySeconds delay holds the answer back
 
     @property
     def acknowledged(self) -> bool:
-        """Only once the answer has gone out: a callback still in its delay may yet be given up by its sender."""
-        return (self.answered and self.answer_status == 200 and self.answer_body.get("success") is True
-                and not self.sender_gave_up)
+        """Only once the answer has gone out, and was read: a callback still in its delay may yet be given up by
+        its sender, and one it gave up on (fault delaySeconds) it never read."""
+        return (self.answered and self.fault is None and self.answer_status == 200
+                and self.answer_body.get("success") is True)
 
     def as_json(self) -> dict:
         return {
@@ -207,7 +207,7 @@ class RegistryState:
         with self._lock:
             callback.answered = True
             if sender_gone:
-                callback.sender_gave_up, callback.fault = True, "delaySeconds"
+                callback.fault = "delaySeconds"
 
     def inbox(self) -> list[dict]:
         with self._lock:

@@ -1,7 +1,6 @@
 """The registry's protocol side: the two callback endpoints ePROX (or ePROM) calls."""
 from __future__ import annotations
 
-import select
 import socket
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from eprom_protocol import json_text
 from eprom_protocol.messages import BODY_NOT_JSON
 from eprom_protocol.timefmt import iso
 from service_kit.clock import Clock
+from service_kit.http import closed_while_idle
 
 from .config import RegistryConfig
 from .state import MAX_RECORDED_TEXT, MESSAGE_TO_CITIZEN, PROMS_FORM_ORDER, RegistryState, callback_kind, check_callback
@@ -28,14 +28,14 @@ def _headers_of_interest() -> dict[str, str]:
 
 def _sender_gone() -> bool:
     """Whether the sender closed the connection while the answer was delayed (its timeout ran out): the socket
-    then reads as closed. Only on the werkzeug server the harness runs, which hands the socket over."""
+    then reads as closed (readable, and at its end). Only on the werkzeug server the harness runs, which hands
+    the socket over."""
     sock = request.environ.get("werkzeug.socket")
-    if sock is None:
+    if sock is None or not closed_while_idle(sock):  # nothing to read: still there
         return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-    except (OSError, ValueError):  # reset, or closed already
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset, or closed already
         return True
 
 

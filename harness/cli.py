@@ -70,10 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     checker = commands.add_parser(
         "check-callbacks", help="tell a registry team whether their callback endpoints answer ePROX as they must",
         description="PUTs the callbacks ePROX sends a registry (statuses, an answer and the same answer again, "
-                    "an expiry, a message status, and forged ones with another apiKey or none) to {URL}/api/PromsFormOrder "
-                    "and "
-                    "{URL}/api/MessageToCitizen, and judges every answer as ePROX does. Exit 0 only when all "
-                    "pass. The callbacks carry a synthetic answer to RAND-12 and no national id.")
+                    "an expiry, a message status, and forged ones with another apiKey or none) to "
+                    "{URL}/api/PromsFormOrder and {URL}/api/MessageToCitizen, and judges every answer as ePROX "
+                    "does. Exit 0 only when all pass. The callbacks carry a synthetic answer to RAND-12 and no "
+                    "national id.")
     checker.add_argument("url", metavar="URL", help="the registry's callback base URL (its ApiBaseUrl at ePROX)")
     checker.add_argument("--api-key", required=True, help="the registry's apiKey at ePROX (callbacks carry it)")
     checker.add_argument("--order-id", action="append", default=[], metavar="ID",

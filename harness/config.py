@@ -20,7 +20,8 @@ from proxy.config import LIFETIME_DAYS_SCHEMA
 from proxy.settings import URL as URL_PATTERN, endpoint_problem
 from service_kit.clock import DEFAULT_SIM_START
 
-from .problems import PATTERN_WORDS, ConfigError, Loader, Problem, raise_if_any, read_document, schema_problems
+from .problems import (PATTERN_WORDS, ConfigError, Loader, Problem, duration_at, raise_if_any, read_document,
+                       schema_problems)
 
 __all__ = ["CONFIG_SCHEMA", "ConfigError", "HarnessConfig", "RegistrySpec", "config_from_dict",
            "example_config", "load_config", "topology_rule_problems"]
@@ -200,10 +201,7 @@ def topology_rule_problems(data: Any) -> list[Problem]:
     eprom = data.get("eprom") if isinstance(data.get("eprom"), dict) else {}
     delay = eprom.get("statusDelay")
     if isinstance(delay, str):
-        try:
-            parse_duration(delay, "eprom.statusDelay")
-        except ProtocolError as err:
-            found.append(("eprom.statusDelay", err.message.removeprefix("eprom.statusDelay: ")))
+        duration_at(delay, "eprom.statusDelay", found)
     eprom_key = eprom.get("apiKey", DEFAULT_EPROM_API_KEY)
     registries = data.get("registries") if isinstance(data.get("registries"), list) else []
     seen_names: dict[str, int] = {}

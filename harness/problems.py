@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -13,6 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from eprom_protocol.messages import ProtocolError
+from eprom_protocol.timefmt import parse_duration
 from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs
 
 Problem = tuple[str, str]  # (place in the file, what is wrong)
@@ -124,6 +127,15 @@ def place(path: Iterable[Any], prefix: str = "") -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
+
+
+def duration_at(value: Any, where: str, found: list[Problem]) -> timedelta | None:
+    """The duration written at `where`; None, with what is wrong added to `found`, when it cannot be used."""
+    try:
+        return parse_duration(value, where)
+    except ProtocolError as err:
+        found.append((where, err.message.removeprefix(f"{where}: ")))
+        return None
 
 
 def join(prefix: str, where: str) -> str:

@@ -33,7 +33,8 @@ from proxy.linking import split_metadata
 from .client import ControlError, HarnessClient
 from .config import CONFIG_SCHEMA, EPROX_AT_EPROM, UUID_PATTERN, HarnessConfig, build_config, topology_rule_problems
 from .demo import Check
-from .problems import PATTERN_WORDS, ConfigError, Problem, join, raise_if_any, read_document, schema_problems
+from .problems import (PATTERN_WORDS, ConfigError, Problem, duration_at, join, raise_if_any, read_document,
+                       schema_problems)
 
 __all__ = ["SCENARIO_SCHEMA", "Scenario", "ScenarioError", "ScenarioSession", "check_scenario", "load_scenario",
            "run_scenario"]
@@ -324,7 +325,7 @@ def _refused_orders(scenario: Scenario) -> list[Problem]:
         try:
             basics = check_order_basics(body, now)
             split_metadata(body.get("metadata"))
-            check_order_wishes(body, basics.on_behalf_of)
+            check_order_wishes(body, basics.about_someone_else)
             parse_metadata(body.get("metadata"))
         except ProtocolError as err:
             found.append((f"script[{step.index}]", f"ePROX would refuse this order: {err.message}"))
@@ -403,7 +404,7 @@ def _reference_problems(data: dict) -> list[Problem]:
         found.append((f"patients[{refs[cycle[0]]}]", "patients refer to each other in a circle "
                                                       f"({' -> '.join(cycle)}): give one of them a nationalId"))
 
-    until = _duration(data["until"], "until", found) if "until" in data else None
+    until = duration_at(data["until"], "until", found) if "until" in data else None
     for i, step in enumerate(data.get("script", [])):
         where = f"script[{i}]"
         registry_problem(f"{where}.registry", step["registry"])
@@ -426,8 +427,8 @@ def _reference_problems(data: dict) -> list[Problem]:
             except ProtocolError:
                 found.append((f"{where}.expiryDate", f"{step['expiryDate']!r} is not an ISO-8601 date or date-time"))
         if "expiresAfter" in step:
-            _duration(step["expiresAfter"], f"{where}.expiresAfter", found)
-        at = _duration(step["at"], f"{where}.at", found)
+            duration_at(step["expiresAfter"], f"{where}.expiresAfter", found)
+        at = duration_at(step["at"], f"{where}.at", found)
         if at is not None and until is not None and at > until:
             found.append((f"{where}.at", f"{step['at']} is after until ({data['until']}): it would never run"))
     if until is not None and until > MAX_UNTIL:
@@ -504,15 +505,6 @@ def _cycle(patients: list[dict]) -> list[str] | None:
             if found:
                 return found
     return None
-
-
-def _duration(value: Any, where: str, found: list[Problem]) -> timedelta | None:
-    """The duration written at `where`; None, with what is wrong added to `found`, when it cannot be used."""
-    try:
-        return parse_duration(value, where)
-    except ProtocolError as err:
-        found.append((where, err.message.removeprefix(f"{where}: ")))
-        return None
 
 
 def _build(data: dict, source: str, base_dir: Path | None) -> Scenario:

@@ -165,7 +165,7 @@ class ProxyService:
                                                    on_behalf_of=about)
                 decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
                 if decision.outcome is not Outcome.NEW_ORDER:  # ePROM never sees it: its checks here
-                    rule = check_order_wishes(body, basics.on_behalf_of).rule
+                    rule = check_order_wishes(body, about).rule
                     parse_metadata(body.get("metadata"))
                 if decision.outcome is Outcome.NO_ORDER:
                     return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)

@@ -23,12 +23,11 @@ from eprom_protocol.enums import (
 )
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
 from eprom_protocol.national_id import mask
-from eprom_protocol.order_request import check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.schemas import DocumentValidator
 from eprom_protocol.timefmt import parse_duration, parse_instant
 from fake_eprom.patient_schema import DURATION_PATTERN, NATIONAL_ID_PATTERN, PATIENT_SCHEMA
 from fake_eprom.patient_schema import UUID_PATTERN as _PATIENT_UUID_PATTERN
-from proxy.linking import split_metadata
+from proxy.linking import check_in_place_of_eprom, take_in
 
 from .client import ControlError, HarnessClient
 from .config import CONFIG_SCHEMA, EPROX_AT_EPROM, UUID_PATTERN, HarnessConfig, build_config, topology_rule_problems
@@ -313,8 +312,8 @@ _STAND_INS = ("26670271527", "26723919745")  # synthetic (month + 65)
 
 def _refused_orders(scenario: Scenario) -> list[Problem]:
     """Scripted orders ePROX refuses whatever the patients and whoever ordered first: the checks it makes
-    before it links an order as well as before ePROM sees one (eprom_protocol.order_request, and the linking
-    directives). A refused order always fails `scenario run`, so `scenario check` says so now. What depends
+    before it links an order as well as before ePROM sees one (the proxy's own take_in and
+    check_in_place_of_eprom, so a check added there is made here too). A refused order always fails `scenario run`, so `scenario check` says so now. What depends
     on the catalog (a paper-only order for a form without paper) is left out: a linked order is not checked
     against it."""
     found: list[Problem] = []
@@ -323,10 +322,7 @@ def _refused_orders(scenario: Scenario) -> list[Problem]:
         body = step.body(now, {step.patient: _STAND_INS[0], **({step.on_behalf_of: _STAND_INS[1]}
                                                                 if step.on_behalf_of is not None else {})})
         try:
-            basics = check_order_basics(body, now)
-            split_metadata(body.get("metadata"))
-            check_order_wishes(body, basics.about_someone_else)
-            parse_metadata(body.get("metadata"))
+            check_in_place_of_eprom(body, take_in(body, now).basics.about_someone_else)
         except ProtocolError as err:
             found.append((f"script[{step.index}]", f"ePROX would refuse this order: {err.message}"))
     return found

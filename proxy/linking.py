@@ -9,8 +9,9 @@ from enum import Enum
 from typing import Iterable
 
 from eprom_protocol import json_text
-from eprom_protocol.enums import FormOrderStatus
+from eprom_protocol.enums import DistributionRule, FormOrderStatus
 from eprom_protocol.messages import ProtocolError, invalid_metadata
+from eprom_protocol.order_request import OrderBasics, check_order_basics, check_order_wishes, parse_metadata
 from eprom_protocol.timefmt import parse_instant
 
 RELEVANT_DATE = "RELEVANT_DATE"
@@ -72,6 +73,32 @@ class Decision:
 #: A testMode order is outside the table: ePROM answers it but calls nobody back and returns no answer (SPEC
 #: §1, §2), so it always goes to ePROM as an order of its own (rule 0) and no order ever links to it.
 TEST_ORDER = Decision(Outcome.NEW_ORDER, rule=0)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """An order that passed the checks every order gets before a linking decision."""
+
+    basics: OrderBasics
+    directives: Directives
+    forwarded_metadata: str | None  # the metadata ePROM gets if the order goes to it: without the directives
+
+
+def take_in(body: dict, now: datetime) -> Intake:
+    """The checks ePROX makes of every order before it decides anything: ePROM's own that need no catalog,
+    and the linking directives in its metadata. Raises ProtocolError for the first that fails."""
+    basics = check_order_basics(body, now)
+    directives, forwarded = split_metadata(body.get("metadata"))
+    return Intake(basics, directives, forwarded)
+
+
+def check_in_place_of_eprom(body: dict, about_someone_else: str | None) -> DistributionRule:
+    """ePROM's checks left for an order ePROM never sees (it links, or makes no order), so that a registry
+    gets the same refusal whoever ordered first: signing and distribution, and the whole metadata. Returns
+    the order's distribution rule."""
+    rule = check_order_wishes(body, about_someone_else).rule
+    parse_metadata(body.get("metadata"))
+    return rule
 
 
 def split_metadata(metadata: object) -> tuple[Directives, str | None]:

@@ -16,13 +16,13 @@ from eprom_protocol import national_id, schemas
 from eprom_protocol.enums import (DistributionRule, FormOrderStatus, NotificationChannel, RETURNED_FORM_STATUSES,
                                   SentStatus)
 from eprom_protocol.messages import ZERO_UUID, ProtocolError, no_such_form
-from eprom_protocol.order_request import OrderBasics, check_order_basics, check_order_wishes, parse_metadata
+from eprom_protocol.order_request import OrderBasics
 from eprom_protocol.schemas import UUID_RE
 from service_kit.clock import Clock
 
 from .config import ProxyConfig, RegistryAccount
 from .delivery import DeliveryLanes, RetryPolicy
-from .linking import PENDING, TEST_ORDER, Decision, Outcome, decide, sets_back, split_metadata
+from .linking import PENDING, TEST_ORDER, Decision, Outcome, check_in_place_of_eprom, decide, sets_back, take_in
 from .locks import CallsInFlight, OwnerToken, StripedLocks, side_dir
 from .privacy import redact
 from .store import MESSAGE_PREFIX, Delivery, DuplicateEpromId, Link, NotLinkable, ProxyStore
@@ -71,8 +71,17 @@ class EpromGateway(Protocol):
     def place_order(self, body: dict[str, Any]) -> Reply: ...
 
 
+class PreparedCall(Protocol):
+    def send(self) -> Reply: ...
+
+
 class RegistryGateway(Protocol):
-    def deliver(self, registry: RegistryAccount, path: str, body: dict[str, Any], delivery_id: str) -> Reply: ...
+    def prepare(self, registry: RegistryAccount, path: str, body: dict[str, Any], delivery_id: str) -> PreparedCall:
+        """One callback attempt, made now and sent later: a run's calls are made in a fixed order, so a
+        transcript lists a fan-out the same way however the lanes interleave."""
+
+    def cut_calls_short(self) -> None:
+        """Calls in flight end now as failed attempts; later ones fail at once (a harness told to stop)."""
 
 
 class Ids(Protocol):
@@ -95,7 +104,7 @@ class _Attempt:
 
     account: RegistryAccount
     deliveries: tuple[Delivery, ...]
-    prepared: tuple[Any, ...]  # the gateway's prepared calls, or Nones for a gateway with only deliver()
+    prepared: tuple[PreparedCall, ...]  # the gateway's calls, one per delivery
     hold: str | None = None  # a replay's hold: its first attempt ends it in the database (proxy/store.py)
 
 
@@ -149,9 +158,9 @@ class ProxyService:
 
     # --- a registry orders ---------------------------------------------------------------
     def place_order(self, registry: RegistryAccount, body: dict[str, Any]) -> OrderResult:
-        basics = check_order_basics(body, self.clock.now())  # all ePROM checks without its catalog
+        intake = take_in(body, self.clock.now())
+        basics = intake.basics
         patient, about = basics.national_id, basics.about_someone_else  # only orders to and about the same people link
-        directives, forwarded_metadata = split_metadata(body.get("metadata"))
         form_id = body["formId"].lower()
         if registry.allowed_forms is not None and form_id not in registry.allowed_forms:
             raise ProtocolError(no_such_form(body["formId"]))
@@ -163,10 +172,9 @@ class ProxyService:
                 now = self.clock.now()
                 candidates = self.store.candidates(patient, form_id, since=now - self.config.lifetime, now=now,
                                                    on_behalf_of=about)
-                decision = decide(registry.name, directives, candidates, now, self.config.lifetime)
+                decision = decide(registry.name, intake.directives, candidates, now, self.config.lifetime)
                 if decision.outcome is not Outcome.NEW_ORDER:  # ePROM never sees it: its checks here
-                    rule = check_order_wishes(body, about).rule
-                    parse_metadata(body.get("metadata"))
+                    rule = check_in_place_of_eprom(body, about)
                 if decision.outcome is Outcome.NO_ORDER:
                     return OrderResult(200, self._reply(body, ZERO_UUID, {}), decision)
                 if decision.outcome is Outcome.LINK:
@@ -177,7 +185,7 @@ class ProxyService:
                         log.info("order %s stopped being active while %s was linked to it; deciding again",
                                  decision.link_to[:8], registry.name)
                         decision = None
-            forward = {**body, "metadata": forwarded_metadata}
+            forward = {**body, "metadata": intake.forwarded_metadata}
             with self._eprom_call():
                 return self._forward_order(registry, body, forward, basics, form_id, decision)
 
@@ -271,8 +279,7 @@ class ProxyService:
             self.notify()  # callbacks that came meanwhile: the pump claims them
 
     def _run(self, registry: RegistryAccount, deliveries: list[Delivery], hold: str | None = None) -> _Attempt:
-        prepare = getattr(self.registries, "prepare", None)
-        prepared = tuple(prepare(registry, d.path, with_key(d.body, registry.api_key), d.id) if prepare else None
+        prepared = tuple(self.registries.prepare(registry, d.path, with_key(d.body, registry.api_key), d.id)
                          for d in deliveries)
         return _Attempt(registry, tuple(deliveries), prepared, hold)
 
@@ -576,13 +583,12 @@ class ProxyService:
             if self.store.give_back(tuple(d.id for d in attempt.deliveries[recorded:]), self.owner.id) or ended:
                 self.notify()
 
-    def _send(self, account: RegistryAccount, delivery: Delivery, prepared: Any) -> Reply:
+    def _send(self, account: RegistryAccount, delivery: Delivery, prepared: PreparedCall) -> Reply:
         """One attempt. Whatever stops it is a failed attempt, retried with backoff: an exception given back to
         the queue at once was claimed again at once, for ever (a registry URL with a bad port did that). The
         exception's text is not logged: it may quote a header, and so a key."""
         try:
-            return prepared.send() if prepared is not None else self.registries.deliver(
-                account, delivery.path, with_key(delivery.body, account.api_key), delivery.id)
+            return prepared.send()
         except Exception as err:
             log.error("delivery %s to %s could not be sent (%s); retried as a failed attempt", delivery.id[:8],
                       account.name, type(err).__name__)
@@ -640,9 +646,7 @@ class ProxyService:
         again at the next start: for a harness that is told to stop."""
         if cut_calls:
             self.lanes.close(wait=False)  # nothing queued starts
-            cut = getattr(self.registries, "cut_calls_short", None)
-            if cut is not None:
-                cut()
+            self.registries.cut_calls_short()
         self.lanes.close(wait=True)
         self.owner.close()
 

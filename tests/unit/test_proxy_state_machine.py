@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -56,11 +57,17 @@ class FakeRegistries:
         self.received: list[tuple[str, str, dict]] = []  # acknowledged: (registry, delivery id, body)
         self.failing: set[str] = set()
 
-    def deliver(self, registry, path, body, delivery_id):
+    def prepare(self, registry, path, body, delivery_id):
+        return SimpleNamespace(send=lambda: self._deliver(registry, body, delivery_id))
+
+    def _deliver(self, registry, body, delivery_id):
         if registry.name in self.failing:
             return Reply(500, {"success": False})
         self.received.append((registry.name, delivery_id, body))
         return Reply(200, {"success": True})
+
+    def cut_calls_short(self):
+        raise AssertionError("the state machine never stops a harness")
 
 
 @dataclass

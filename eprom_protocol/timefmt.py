@@ -43,6 +43,11 @@ LONGEST_DURATION = timedelta(days=36525)
 LONGEST_DURATION_TEXT = f"100 years (P{LONGEST_DURATION.days}D)"
 
 
+def not_a_duration(value: object, field: str) -> str:
+    """The one text for a value that is no duration a client may give."""
+    return f"{field}: {shown(value)} is not an ISO-8601 duration such as 'P3D'"
+
+
 def parse_duration(value: object, field: str) -> timedelta:
     """An ISO-8601 duration such as P3D or PT12H (no years or months: their length is ambiguous), at most
     LONGEST_DURATION."""
@@ -52,7 +57,7 @@ def parse_duration(value: object, field: str) -> timedelta:
     except OverflowError:  # more days than a timedelta holds
         raise too_long from None
     except (isodate.ISO8601Error, ValueError):
-        raise ProtocolError(f"{field}: {shown(value)} is not an ISO-8601 duration such as 'P3D'") from None
+        raise ProtocolError(not_a_duration(value, field)) from None
     if not isinstance(parsed, timedelta):
         raise ProtocolError(f"{field}: {shown(value)}: use days, hours, minutes or seconds, not years or months")
     if parsed < timedelta(0):

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN
-from service_kit.documents import DuplicateKey, UniqueKeyLoader
+from service_kit.documents import DuplicateKey, UniqueKeyLoader, yaml_error_text
 
 QUESTION_TYPES = ("choice", "number", "text")
 DEFAULT_CATALOG_RESOURCE = "catalog/default_catalog.yaml"
@@ -123,8 +123,10 @@ def load_catalog(path: str | Path) -> list[Form]:
     with path.open(encoding="utf-8") as handle:
         try:
             data = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        except (DuplicateKey, yaml.YAMLError) as err:
+        except DuplicateKey as err:
             raise CatalogError(f"{path}: {err}") from None
+        except yaml.YAMLError as err:
+            raise CatalogError(f"{path}: {yaml_error_text(err)}") from None
     return parse_catalog(data, source=str(path))
 
 

@@ -127,7 +127,7 @@ class FakeEprom:
             order = Order(order_id, system, request, now, preferred, code)
             self._orders[order_id] = order
             self.scheduler.close_gate(order_id)
-            self.scheduler.schedule(now + self.config.status_delay, REACH, order_id, gate=order_id)
+            self.scheduler.schedule(later(now, self.config.status_delay), REACH, order_id, gate=order_id)
         log.info("order %s from %s: form %s for %s, %s", order_id, system.name, request.form.id,
                  mask(request.national_id), request.rule.name)
         return Placed({**request.echo, "id": order_id, "singleUseCode": code, "loginUrl": self.config.login_url,
@@ -160,7 +160,7 @@ class FakeEprom:
             message_id = self._message_ids.uuid()
             self._messages[message_id] = Message(message_id, system, request, now, preferred)
             self.scheduler.close_gate(message_id)
-            self.scheduler.schedule(now + self.config.status_delay, SEND, message_id, gate=message_id)
+            self.scheduler.schedule(later(now, self.config.status_delay), SEND, message_id, gate=message_id)
         log.info("message %s from %s to %s: preferred %s", message_id, system.name, mask(request.national_id),
                  preferred.wire_name)
         return Placed({"messageToCitizenId": message_id, "notificationChannel": int(preferred)}, message_id)
@@ -266,7 +266,7 @@ class FakeEprom:
     def _not_answerable(self, order: Order) -> str | None:
         if order.status is None:
             return (f"order {order.id} has not reached the patient yet (its status is due at "
-                    f"{iso(order.ordered_at + self.config.status_delay)}): settle or advance the clock first")
+                    f"{iso(later(order.ordered_at, self.config.status_delay))}): settle or advance the clock first")
         if order.status is FormOrderStatus.Error:
             return f"order {order.id} is in Error (the patient could not be reached), so it cannot be answered"
         if order.status is FormOrderStatus.Expired:

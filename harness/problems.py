@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from eprom_protocol.messages import ProtocolError
 from eprom_protocol.timefmt import parse_duration
-from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs
+from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
 
 Problem = tuple[str, str]  # (place in the file, what is wrong)
 
@@ -62,10 +62,7 @@ def read_document(path: Path) -> Any:
     except DuplicateKey as err:
         raise ConfigError([f"{path}: {err}"]) from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([f"{path}: not valid YAML: {where}{problem}"]) from None
+        raise ConfigError([f"{path}: {yaml_error_text(err)}"]) from None
     return {} if data is None else data
 
 

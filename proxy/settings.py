@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
-from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs
+from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
 
@@ -130,13 +130,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = yaml.load(text, Loader=UniqueKeyLoader)
     except DuplicateKey as err:
         raise ConfigError([f"{path}: {err}"]) from None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError([f"{path}: is not valid YAML: {where}{err.problem or err.context}"]) from None
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise ConfigError([f"{path}: is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {err}"]
-                          ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError([f"{path}: {yaml_error_text(err)}"]) from None
+    except json.JSONDecodeError as err:
+        raise ConfigError([f"{path}: not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

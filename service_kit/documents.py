@@ -41,3 +41,12 @@ def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise DuplicateKey(key)
         data[key] = value
     return data
+
+
+def yaml_error_text(err: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text, by line and column, in one line. Never the line itself, as PyYAML's own
+    message quotes it: it may hold a key."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+    what = getattr(err, "problem", None) or getattr(err, "context", None) or str(err).splitlines()[0]
+    return f"not valid YAML: {where}{what}"

@@ -217,7 +217,7 @@ def test_a_full_patient():
     ({"answer": {"after": "P1M"}}, "answer.after: 'P1M': use days, hours, minutes or seconds, not years or months"),
     ({"answer": {"after": "P1Y"}}, "answer.after: 'P1Y': use days, hours, minutes or seconds, not years or months"),
     ({"answer": {"after": "PT"}}, "answer.after: 'PT' is not an ISO-8601 duration such as 'P3D'"),
-    ({"answer": {"after": "-P1D"}}, "answer.after: '-P1D' is not an ISO-8601 duration such as 'P3D'"),
+    ({"answer": {"after": "-P1D"}}, "answer.after: '-P1D' must not be negative"),
     ({"answer": {"after": "P1D", "warnings": [{"fieldName": "q"}]}},
      'answer.warnings[0]: must be {"fieldName": <text>, "warning": <text>}'),
     ({"answer": {"after": "P1D", "filledOutBy": {"actType": "Nabo"}}},

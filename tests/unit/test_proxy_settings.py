@@ -205,7 +205,7 @@ def test_a_yaml_error_names_the_line_but_never_quotes_it(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
     (problem,) = caught.value.problems
-    assert problem.startswith(f"{path}: is not valid YAML: line ") and "the-secret-key" not in problem
+    assert problem.startswith(f"{path}: not valid YAML: line ") and "the-secret-key" not in problem
 
 
 def test_an_empty_allowed_forms_list_and_an_undocumented_synchronous_mode_are_refused(tmp_path):

@@ -46,6 +46,16 @@ def test_a_catalog_file_with_a_key_given_twice_is_refused(tmp_path):
         load_catalog(path)
 
 
+def test_a_catalog_file_that_is_not_yaml_is_one_line_by_line_and_column(tmp_path):
+    """PyYAML's own message runs over several lines and quotes the broken line."""
+    path = tmp_path / "forms.yaml"
+    path.write_text('forms:\n  - {id: 6aadfdb7-c038-4a11-8b4a-4e6c233701ff, name: "Smerte\n', encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert str(caught.value).startswith(f"{path}: not valid YAML: line 3 column 1: ")
+    assert "\n" not in str(caught.value) and "Smerte" not in str(caught.value)
+
+
 def test_load_catalog_from_a_file(tmp_path):
     path = tmp_path / "forms.yaml"
     path.write_text(yaml.safe_dump({"forms": [{

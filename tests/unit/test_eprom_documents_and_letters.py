@@ -23,7 +23,7 @@ PDF = b"%PDF-1.4\n%test\n"
 
 def document(**changes) -> SignedDocument:
     fields = dict(id="6f1c1f43-4b0a-4c50-9d3a-3c2e0f0f0f0f", order_id="order-1", system_name="eprox",
-                  form=SIGNED_FORM, national_id="26073941651", patient_name="Kari Nordmann",
+                  form=SIGNED_FORM, national_id="26723916517", patient_name="Kari Nordmann",
                   answers={"samtykke_registrering": 1, "samtykke_kontakt": 2, "samtykke_kommentar": "Ønsker – kopi"},
                   signed_at=SIGNED_AT, signing_text="Jeg bekrefter at svarene er mine")
     fields.update(changes)
@@ -42,7 +42,7 @@ def test_the_signed_pdf_opens_and_shows_the_form_the_patient_and_the_answers():
     assert reader.metadata.title == SIGNED_FORM.name
     text = text_of(pdf)
     assert "Samtykke til registrering i kvalitetsregister" in text
-    assert "Kari Nordmann" in text and "26073941651" in text
+    assert "Kari Nordmann" in text and "26723916517" in text
     assert "Ja, jeg samtykker" in text  # the chosen option's text, not only its value
     assert "Ønsker - kopi" in text  # Norwegian letters survive; a dash outside Latin-1 is replaced
     assert "Jeg bekrefter at svarene er mine" in text
@@ -79,7 +79,7 @@ def test_the_store_serves_a_document_only_to_its_system_and_only_for_its_days():
 
 # --- letters ---------------------------------------------------------------------------------------
 def letter(**changes) -> dict:
-    body = {"nationalId": "26073941651", "senderInfo": {"organisationName": "Hoftebruddregisteret",
+    body = {"nationalId": "26723916517", "senderInfo": {"organisationName": "Hoftebruddregisteret",
                                                         "organisationNr": "883974832"},
             "messageInfo": {"title": "Informasjon", "description": "Om registeret", "merknad": None},
             "documentCollection": {"documents": [
@@ -102,7 +102,7 @@ def test_a_valid_letter():
     assert request.priority == (Channel.DigitalMailbox, Channel.Helsenorge)
     assert request.paper_color_print and not request.test_mode
     assert [(d.file_name, d.size, d.main) for d in request.documents] == [("brev.pdf", len(PDF), True)]
-    assert "26073941651" not in repr(request)
+    assert "26723916517" not in repr(request)
 
 
 def test_priority_defaults_and_duplicates():
@@ -131,7 +131,7 @@ def test_the_accepted_shapes_of_a_document_collection():
     for shape in shapes:
         request = validate_message_request(letter(documentCollection=shape))
         assert [d.main for d in request.documents] in ([True, False], [False, True]), shape
-    minimal = validate_message_request({"nationalId": "26073941651", "documentCollection": {"mainDocument": doc}})
+    minimal = validate_message_request({"nationalId": "26723916517", "documentCollection": {"mainDocument": doc}})
     assert (minimal.organisation, minimal.title, minimal.priority) == (None, None, DEFAULT_PRIORITY)
 
 

@@ -41,7 +41,7 @@ def test_an_adult_with_the_full_profile_is_reached_everywhere():
 @pytest.mark.parametrize("age, represented, reached", [
     (15, False, False), (16, False, True), (15, True, True), (3, True, True), (80, False, True)])
 def test_helsenorge_needs_16_or_a_representative(age, represented, reached):
-    profile = Profile(represented_by="26073941651" if represented else None)
+    profile = Profile(represented_by="26723916517" if represented else None)
     assert (H in reach(profile, age)) is reached
 
 
@@ -54,7 +54,7 @@ def test_helsenorge_the_day_before_and_on_the_16th_birthday():
 @pytest.mark.parametrize("consent, reached", [("full", True), ("limited", False), ("none", False)])
 def test_helsenorge_needs_full_consent(consent, reached):
     assert (H in reach(Profile(helsenorge_consent=consent))) is reached
-    assert (H in reach(Profile(helsenorge_consent=consent, represented_by="26073941651"), 10)) is reached
+    assert (H in reach(Profile(helsenorge_consent=consent, represented_by="26723916517"), 10)) is reached
 
 
 @pytest.mark.parametrize("reserved, research, reached", [
@@ -74,7 +74,7 @@ def test_digital_mailbox_needs_one_and_18(age, has_mailbox, reached):
 
 
 def test_a_representative_does_not_open_the_childs_digital_mailbox():
-    assert D not in reach(Profile(represented_by="26073941651"), 10)
+    assert D not in reach(Profile(represented_by="26723916517"), 10)
 
 
 # --- unsecure (contact register) --------------------------------------------------------------

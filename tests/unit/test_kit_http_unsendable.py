@@ -64,11 +64,11 @@ def one_connection(scheme: str, serve) -> Exchange:
 def test_an_answer_that_is_not_http_is_described_without_its_bytes():
     def answer_garbage(conn):
         conn.recv(65536)
-        conn.sendall(b'{"success": true, "echo": "26073941651"}\r\n\r\n')
+        conn.sendall(b'{"success": true, "echo": "26723916517"}\r\n\r\n')
 
     exchange = one_connection("http", answer_garbage)
     assert exchange.error == "BadStatusLine: the answer was not HTTP/1.x"
-    assert describe_error(http.client.UnknownProtocol("HTTP/9 26073941651")) == \
+    assert describe_error(http.client.UnknownProtocol("HTTP/9 26723916517")) == \
         "UnknownProtocol: the answer was not HTTP/1.x"
     assert describe_error(ConnectionRefusedError(111, "Connection refused")) == \
         "ConnectionError: [Errno 111] Connection refused"

@@ -29,7 +29,7 @@ FH_TEXT = ("nationalId: FH-nummer is not supported as national ID. The national 
 H_TEXT = ("nationalId: H-nummer is not supported as national ID. The national ID must be either "
           "Norsk fødselsnummer or D-nummer.")
 
-GUIDE_PATIENT = "26073941651"  # the guide's example patient, born 1939-07-26
+GUIDE_PATIENT = "26723916517"  # synthetic (month + 65), born 1939-07-26 like the guide's example patient
 GUIDE_SYNTHETIC = "26670271527"  # the guide's synthetic test person (month + 65)
 
 
@@ -47,13 +47,13 @@ def malformed(field: str, why: str) -> str:
 # --- check digits against hand computation ---------------------------------------------
 
 @pytest.mark.parametrize("nine, expected", [
-    # 2*3+6*7+0*6+7*1+3*8+9*9+4*4+1*5+6*2 = 193; 193 % 11 = 6; k1 = 11-6 = 5
-    # 2*5+6*4+0*3+7*2+3*7+9*6+4*5+1*4+6*3+5*2 = 175; 175 % 11 = 10; k2 = 1
-    ("260739416", "51"),
+    # 2*3+6*7+7*6+2*1+3*8+9*9+1*4+6*5+5*2 = 241; 241 % 11 = 10; k1 = 11-10 = 1
+    # 2*5+6*4+7*3+2*2+3*7+9*6+1*5+6*4+5*3+1*2 = 180; 180 % 11 = 4; k2 = 11-4 = 7
+    ("267239165", "17"),
     # 152 % 11 = 9 -> k1 = 2; 136 % 11 = 4 -> k2 = 7
     ("266702715", "27"),
-    # D-nummer of the guide's patient: 205 % 11 = 7 -> k1 = 4; 193 % 11 = 6 -> k2 = 5
-    ("660739416", "45"),
+    # D-nummer of GUIDE_PATIENT: 253 % 11 = 0 -> 11 counts as 0; 198 % 11 = 0 -> 0 again
+    ("667239165", "00"),
     # sum 0: 11 - 0 = 11 counts as 0, for both digits
     ("000000000", "00"),
     # 1*3 = 3 -> k1 = 8; 1*5 + 8*2 = 21, 21 % 11 = 10 -> k2 = 1
@@ -78,10 +78,10 @@ def test_weights_are_the_documented_ones():
 
 # --- the reference ids ---------------------------------------------------------------
 
-def test_guide_patient_is_a_real_fodselsnummer_born_1939_07_26():
+def test_guide_patient_is_a_synthetic_fodselsnummer_born_1939_07_26():
     nid = classify(GUIDE_PATIENT)
     assert nid.kind is IdKind.FODSELSNUMMER
-    assert nid.synthetic is Synthetic.NO
+    assert nid.synthetic is Synthetic.TEST  # 26 72-65=07 39, individual 165 (000-499): 1939
     assert nid.birth_date == date(1939, 7, 26)
     assert nid.orderable
     assert require_orderable(GUIDE_PATIENT) == nid
@@ -97,9 +97,9 @@ def test_guide_synthetic_person_is_month_plus_65():
 
 
 def test_d_nummer_is_day_plus_40():
-    nid = require_orderable("66073941645")
+    nid = require_orderable("66723916500")  # GUIDE_PATIENT's day + 40
     assert nid.kind is IdKind.D_NUMMER
-    assert nid.synthetic is Synthetic.NO
+    assert nid.synthetic is Synthetic.TEST
     assert nid.birth_date == date(1939, 7, 26)
     assert nid.orderable
 
@@ -154,7 +154,7 @@ def test_the_documented_text_names_the_field_that_holds_the_id(value, text):
 
 # --- malformed ids: our own 400 naming the field ---------------------------------------
 
-@pytest.mark.parametrize("value", ["2607394165", "260739416511", "", "2607394165 ", " 26073941651"])
+@pytest.mark.parametrize("value", ["2672391651", "267239165170", "", "2672391651 ", " 26723916517"])
 def test_wrong_length(value):
     with pytest.raises(ProtocolError) as err:
         classify(value)
@@ -162,7 +162,7 @@ def test_wrong_length(value):
     assert err.value.message == malformed("nationalId", "it must be exactly 11 digits")
 
 
-@pytest.mark.parametrize("value", ["2607394165a", "26-07-39416", "2607394165\n", "260739 1651"])
+@pytest.mark.parametrize("value", ["2672391651a", "26-72-39165", "2672391651\n", "267239 6517"])
 def test_non_digits(value):
     with pytest.raises(ProtocolError) as err:
         classify(value)
@@ -170,9 +170,9 @@ def test_non_digits(value):
 
 
 @pytest.mark.parametrize("value", [
-    "²6073941651",  # a superscript two: str.isdigit() says yes, int() says no
-    "２６０７３９４１６５１",  # full-width digits
-    "٢٦٠٧٣٩٤١٦٥١",  # Arabic-Indic digits
+    "²6723916517",  # a superscript two: str.isdigit() says yes, int() says no
+    "２６７２３９１６５１７",  # full-width digits
+    "٢٦٧٢٣٩١٦٥١٧",  # Arabic-Indic digits
 ])
 def test_non_ascii_digits_are_not_digits(value):
     with pytest.raises(ProtocolError) as err:
@@ -180,14 +180,14 @@ def test_non_ascii_digits_are_not_digits(value):
     assert err.value.message == malformed("nationalId", "it must be exactly 11 digits")
 
 
-@pytest.mark.parametrize("value", [26073941651, None, ["26073941651"], 2.6e10])
+@pytest.mark.parametrize("value", [26723916517, None, ["26723916517"], 2.6e10])
 def test_not_a_string(value):
     with pytest.raises(ProtocolError) as err:
         require_orderable(value, field="onBehalfOfNationalId")
     assert err.value.message == malformed("onBehalfOfNationalId", "it must be a string of 11 digits")
 
 
-@pytest.mark.parametrize("value", ["26073941652", "26073941641", "26073941600", "26670271528"])
+@pytest.mark.parametrize("value", ["26723916518", "26723916507", "26723916500", "26670271528"])
 def test_bad_check_digits(value):
     with pytest.raises(ProtocolError) as err:
         classify(value)
@@ -197,7 +197,7 @@ def test_bad_check_digits(value):
 
 def test_field_name_appears_in_our_own_texts():
     with pytest.raises(ProtocolError) as err:
-        require_orderable("26073941652", field="onBehalfOfNationalId")
+        require_orderable("26723916518", field="onBehalfOfNationalId")
     assert err.value.message.startswith("onBehalfOfNationalId: ")
 
 
@@ -277,7 +277,7 @@ def _assert_every_substitution_caught(value: str) -> None:
             require_orderable(changed)
 
 
-@pytest.mark.parametrize("value", [GUIDE_PATIENT, GUIDE_SYNTHETIC, "66073941645"])
+@pytest.mark.parametrize("value", [GUIDE_PATIENT, GUIDE_SYNTHETIC, "66723916500"])
 def test_every_single_digit_substitution_of_reference_ids_is_caught(value):
     _assert_every_substitution_caught(value)
 
@@ -301,6 +301,15 @@ def valid_ids(draw):
 @given(valid_ids())
 def test_generated_ids_are_valid_and_orderable(value):
     assert require_orderable(value).orderable
+
+
+@given(valid_ids())
+def test_the_month_tells_real_ids_from_synthetic_ones(value):
+    """Month 01-12 is a real id, 66-77 the test population's, 81-92 the tax authority's; drawn ids, since the
+    reference ids above are all synthetic (no real person's id in the tests)."""
+    month = int(value[2:4])
+    expected = Synthetic.NO if month <= 12 else Synthetic.TEST if month <= 77 else Synthetic.TAX
+    assert classify(value).synthetic is expected
 
 
 @given(valid_ids())
@@ -355,11 +364,11 @@ def test_mask_of_other_lengths_reveals_nothing(value):
 
 
 def test_mask_examples():
-    assert mask(GUIDE_PATIENT) == "260739*****"
-    assert "41651" not in mask(GUIDE_PATIENT)
+    assert mask(GUIDE_PATIENT) == "267239*****"
+    assert "16517" not in mask(GUIDE_PATIENT)
     assert mask(None) == ""
     assert mask("") == ""
-    assert mask(26073941651) == "260739*****"
+    assert mask(26723916517) == "267239*****"
 
 
 # --- nothing but ProtocolError, whatever the input ---------------------------------------
@@ -377,14 +386,14 @@ def test_classify_raises_only_protocol_errors(value):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("id 26073941651 here", "id 260739***** here"),
-    ("id 260739 41651 here", "id 260739 ***** here"),
-    ("260739-41651", "260739-*****"),
-    ("(260739.41651)", "(260739.*****)"),
-    ("twelve 260739416511 digits", "twelve 260739416511 digits"),  # part of a longer number: not an id
+    ("id 26723916517 here", "id 267239***** here"),
+    ("id 267239 16517 here", "id 267239 ***** here"),
+    ("267239-16517", "267239-*****"),
+    ("(267239.16517)", "(267239.*****)"),
+    ("twelve 267239165170 digits", "twelve 267239165170 digits"),  # part of a longer number: not an id
     ("2025-01-06T08:00:00Z", "2025-01-06T08:00:00Z"),
     ("1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"),
-    ("260739 4165", "260739 4165"),
+    ("267239 1651", "267239 1651"),
 ])
 def test_ids_inside_text_are_masked_however_they_are_written(text, expected):
     assert mask_in_text(text) == expected

@@ -41,7 +41,7 @@ GUIDE_MESSAGE_STATUS = {
 # seeds/002: the client-side order example (javascript), as JSON.
 GUIDE_ORDER = {
     "formId": RAND_12,
-    "nationalId": "26073941651",
+    "nationalId": "26723916517",
     "expiryDate": "2023-04-05T10:20:10.180Z",
     "metadata": "{\"age\":76}",
     "dontStoreCompletedFormInPha": False,
@@ -68,12 +68,12 @@ RETURNED_FORM = {
     "formDataWarnings": [{"fieldName": "q2", "warning": "out of range"}],
     "notificationChannel": 1,
     "isPatientInitiated": False,
-    "patientInitiatedValues": {"formId": RAND_12, "nationalId": "26073941651",
+    "patientInitiatedValues": {"formId": RAND_12, "nationalId": "26723916517",
                                "orderTimestamp": None, "orderTimestampUTC": None},
     "formOrderEventLog": [{"eventType": "FormOpened", "questionId": None,
                            "timestampUtc": "2023-03-29T08:21:00Z"},
                           {"eventType": 6, "timestampUtc": "2023-03-29T08:25:00Z"}],
-    "filledOutBy": {"filledOutByActNationalId": "26073941651", "filledOutByActType": "SegSelv"},
+    "filledOutBy": {"filledOutByActNationalId": "26723916517", "filledOutByActType": "SegSelv"},
 }
 EXPIRED_FORM = {"apiKey": "key-a", "formOrderId": ORDER_ID, "formData": None, "formOrderStatus": "Expired",
                 "signedFormId": "00000000-0000-0000-0000-000000000000",
@@ -85,7 +85,7 @@ VALID = [
     ("message-status-callback", GUIDE_MESSAGE_STATUS),
     ("formorder-request", GUIDE_ORDER),
     ("formorder-request", {**GUIDE_ORDER, "physicalAddress": PHYSICAL_ADDRESS, "distributionRule": 5}),
-    ("formorder-request", {"formId": RAND_12, "nationalId": "26073941651", "expiryDate": "2025-02-01"}),
+    ("formorder-request", {"formId": RAND_12, "nationalId": "26723916517", "expiryDate": "2025-02-01"}),
     ("formorder-response", ORDER_RESPONSE),
     ("returned-form-callback", RETURNED_FORM),
     ("returned-form-callback", EXPIRED_FORM),
@@ -144,7 +144,7 @@ def test_optional_fields_are_optional():
 
 @pytest.mark.parametrize("schema_id, body, field, value, expected", [
     ("formorder-request", GUIDE_ORDER, "formId", 123, "formId: must be of type string, not integer"),
-    ("formorder-request", GUIDE_ORDER, "nationalId", 26073941651, "nationalId: must be of type string, not integer"),
+    ("formorder-request", GUIDE_ORDER, "nationalId", 26723916517, "nationalId: must be of type string, not integer"),
     ("formorder-request", GUIDE_ORDER, "nationalId", None, "nationalId: must be of type string, not null"),
     ("formorder-request", GUIDE_ORDER, "expiryDate", ["2025-01-01"], "expiryDate: must be of type string, not array"),
     ("formorder-request", GUIDE_ORDER, "metadata", {"age": 76},

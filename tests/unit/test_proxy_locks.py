@@ -31,7 +31,7 @@ def test_one_holder_at_a_time_among_threads(tmp_path):
     def work():
         barrier.wait()
         for _ in range(50):
-            with locks.hold("26073941651", "form"):
+            with locks.hold("26723916517", "form"):
                 with guard:
                     inside[0] += 1
                     most[0] = max(most[0], inside[0])
@@ -88,8 +88,8 @@ def test_a_token_is_alive_while_its_process_runs_and_dead_after_sigkill(tmp_path
 
 
 def test_redact_masks_national_ids_and_secrets_only():
-    text = "id 26073941651, order 123456789012, key s3cret, date 2025-01-06"
-    assert redact(text, secrets=("s3cret",)) == "id 260739*****, order 123456789012, key ***, date 2025-01-06"
+    text = "id 26723916517, order 123456789012, key s3cret, date 2025-01-06"
+    assert redact(text, secrets=("s3cret",)) == "id 267239*****, order 123456789012, key ***, date 2025-01-06"
 
 
 def test_calls_in_flight_are_seen_across_threads_and_processes_and_end_with_their_process(tmp_path):

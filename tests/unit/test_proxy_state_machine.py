@@ -26,7 +26,7 @@ from service_kit.ids import IdSource
 START = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
 LIFETIME = timedelta(days=365)
 REGISTRIES = ("A", "B", "C")
-PATIENTS = ("26073941651", "26670271527")
+PATIENTS = ("26723916517", "26670271527")
 FORMS = ("1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "7d0c1f7e-0000-4000-8000-000000000002")
 EPROX_KEY = "eprox-key"
 

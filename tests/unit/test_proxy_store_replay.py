@@ -39,7 +39,7 @@ def test_a_replay_made_in_sql_is_what_python_makes_for_the_same_update(status_bo
     with tempfile.TemporaryDirectory() as folder:
         store = ProxyStore(Path(folder) / "eprox.sqlite3")
         try:
-            store.add_order(key="k1", eprom_id="e1", national_id="26073941651", form_id="f1", ordered_at=NOW,
+            store.add_order(key="k1", eprom_id="e1", national_id="26723916517", form_id="f1", ordered_at=NOW,
                             lifetime_ends_at=NOW + timedelta(days=365), state="Completed", order_reply={},
                             registry_order="ro-a", registry="registry-a", rule=2, owner="me")
             with store.transaction() as db:  # the answer first: the replay still puts the status before it

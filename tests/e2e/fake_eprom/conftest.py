@@ -100,7 +100,7 @@ class Live:
         return self.eprom_server.url
 
     def order(self, key: str = "key-a", **fields) -> requests.Response:
-        body = {"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26073941651",
+        body = {"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26723916517",
                 "expiryDate": "2025-01-20", **fields}
         return requests.post(f"{self.url}/api/v2/formorder", json=body, headers={"Authorization": f"Basic {key}"},
                              timeout=TIMEOUT)

@@ -88,7 +88,7 @@ def mutate(body: dict, mutations) -> dict:
 
 
 def valid_order() -> dict:
-    return {"formId": PAPER_FORM, "nationalId": "26073941651", "expiryDate": "2025-01-20",
+    return {"formId": PAPER_FORM, "nationalId": "26723916517", "expiryDate": "2025-01-20",
             "distributionRule": "BasicOrPaper", "metadata": "{\"age\": 76}"}
 
 
@@ -142,7 +142,7 @@ def test_missing_or_unknown_keys(world, key):
 
 # --- letters ---------------------------------------------------------------------------------------------------
 def valid_letter() -> dict:
-    return {"nationalId": "26073941651", "senderInfo": {"organisationName": "Register"},
+    return {"nationalId": "26723916517", "senderInfo": {"organisationName": "Register"},
             "messageInfo": {"title": "Brev"},
             "documentCollection": {"documents": [{"isMainDocument": True, "content": PDF_B64}]},
             "notificationPriorityList": ["Helsenorge"]}

@@ -96,7 +96,7 @@ def test_an_ordering_system_nobody_answers_for_is_retried_then_given_up(live):
 
 
 def test_validation_errors_over_http(live):
-    response = live.order(nationalId="26073941652")
+    response = live.order(nationalId="26723916518")
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     assert "check digits" in response.json()["message"]

@@ -25,11 +25,11 @@ H_NUMBER = "26473900032"  # month + 40: a well-formed H-nummer
 
 
 def order_body(**fields) -> dict:
-    return {"formId": RAND_12, "nationalId": "26073941651", "expiryDate": "2025-01-20", **fields}
+    return {"formId": RAND_12, "nationalId": "26723916517", "expiryDate": "2025-01-20", **fields}
 
 
 def letter(**fields) -> dict:
-    return {"nationalId": "26073941651", "senderInfo": {"organisationName": "Hoftebruddregisteret"},
+    return {"nationalId": "26723916517", "senderInfo": {"organisationName": "Hoftebruddregisteret"},
             "messageInfo": {"title": "Informasjon"},
             "documentCollection": {"documents": [{"title": "Brev", "isMainDocument": True,
                                                   "content": base64.b64encode(PDF).decode()}]}, **fields}

@@ -11,7 +11,7 @@ from service_kit.http import Exchange
 AT = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
 EPROM, PROXY, REG_A = "http://127.0.0.1:5001", "http://127.0.0.1:5002", "http://127.0.0.1:5003"
 RAND_12 = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
-PATIENT = "26073941651"
+PATIENT = "26723916517"  # synthetic (month + 65)
 REG_ORDER = "89ba3d19-1111-4111-8111-111111111111"
 EPROM_ORDER = "e81d11c5-2222-4222-8222-222222222222"
 
@@ -41,7 +41,7 @@ def test_an_order_line_names_time_sender_receiver_form_masked_patient_order_and_
     t.record(order_exchange(), "registry-a")
     line = only_line(t)
     assert line.startswith("2025-01-06 08:00:00Z")
-    assert re.search(r"registry-a → proxy\s+POST formorder RAND-12 patient 260739\*{5}\s+order 89ba3d19\s+200$", line), line
+    assert re.search(r"registry-a → proxy\s+POST formorder RAND-12 patient 267239\*{5}\s+order 89ba3d19\s+200$", line), line
     assert PATIENT not in line
 
 
@@ -64,7 +64,7 @@ def test_status_callbacks_show_status_and_channel_by_name_whatever_the_wire_used
 
 def test_a_returned_form_shows_its_status_but_never_its_answers_or_ids_inside():
     t = transcript()
-    t.record(callback(formOrderStatus="Completed", formData='{"secret": "answer", "fnr": "26073941651"}',
+    t.record(callback(formOrderStatus="Completed", formData='{"secret": "answer", "fnr": "26723916517"}',
                       filledOutBy={"filledOutByActNationalId": PATIENT, "filledOutByActType": "SegSelv"}))
     line = only_line(t)
     assert re.search(r"PUT PromsFormOrder Completed\s+order 89ba3d19\s+200 success$", line), line
@@ -137,5 +137,5 @@ def test_lines_since_a_mark_and_live_listeners():
 
 def test_any_stray_eleven_digit_number_is_masked():
     t = transcript()
-    t.record(order_exchange(status=400, answer={"message": "nationalId: 26073941651 is odd"}), "registry-a")
-    assert PATIENT not in only_line(t) and "260739*****" in only_line(t)
+    t.record(order_exchange(status=400, answer={"message": "nationalId: 26723916517 is odd"}), "registry-a")
+    assert PATIENT not in only_line(t) and "267239*****" in only_line(t)

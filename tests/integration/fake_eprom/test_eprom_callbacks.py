@@ -275,7 +275,7 @@ def test_callbacks_run_in_time_order_across_orders(sim):
 def test_callbacks_wait_for_the_order_response_to_close(sim):
     response = sim.client.post("/api/v2/formorder", headers={"Authorization": "Basic key-eprox"},
                                json={"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a",
-                                     "nationalId": "26073941651", "expiryDate": "2025-01-20"})
+                                     "nationalId": "26723916517", "expiryDate": "2025-01-20"})
     assert response.status_code == 200  # not closed yet: the gate is shut
 
     def close_later():
@@ -296,7 +296,7 @@ def test_a_gate_nobody_opens_is_opened_after_a_bounded_wait(sim):
     sim.eprom.scheduler.gate_wait = 0.05
     response = sim.client.post("/api/v2/formorder", headers={"Authorization": "Basic key-eprox"},
                                json={"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a",
-                                     "nationalId": "26073941651", "expiryDate": "2025-01-20"})
+                                     "nationalId": "26723916517", "expiryDate": "2025-01-20"})
     assert sim.timeline.pending_now() == 2  # the hold and the gated status work
     sim.advance(seconds=0)  # runs what is due now, without waiting for holds
     assert len(sim.transport.sent) == 1

@@ -86,7 +86,7 @@ def test_posting_a_known_id_replaces_the_patient(sim, ids):
      "formData: nested deeper than 32 levels"),
     ({"nationalId": "123"}, "nationalId: not a valid national ID (it must be exactly 11 digits). The national ID "
                             "must be either Norsk fødselsnummer or D-nummer."),
-    ({"nationalId": 26073941651}, "nationalId: not a valid national ID (it must be a string of 11 digits). The "
+    ({"nationalId": 26723916517}, "nationalId: not a valid national ID (it must be a string of 11 digits). The "
                                   "national ID must be either Norsk fødselsnummer or D-nummer."),
     ({"nationalId": "81234567890"}, "nationalId: FH-nummer is not supported as national ID. The national ID must "
                                     "be either Norsk fødselsnummer or D-nummer."),

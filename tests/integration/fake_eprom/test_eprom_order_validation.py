@@ -61,7 +61,7 @@ def test_required_fields(sim, ids, missing):
 
 @pytest.mark.parametrize("fields, text", [
     ({"formId": "RAND-12"}, "formId: 'RAND-12' is not a valid uuid"),
-    ({"nationalId": 26073941651}, "nationalId: must be of type string, not integer"),
+    ({"nationalId": 26723916517}, "nationalId: must be of type string, not integer"),
     ({"testMode": "yes"}, "testMode: must be of type boolean or null, not string"),
     ({"metadata": {"age": 76}}, "metadata: must be of type string or null, not object"),
     ({"distributionRule": "Sometimes"},
@@ -80,8 +80,8 @@ def test_wrong_types_and_values(sim, fields, text):
 
 @pytest.mark.parametrize("value, why", [
     ("123", "it must be exactly 11 digits"),
-    ("2607394165a", "it must be exactly 11 digits"),
-    ("26073941652", "the check digits are wrong"),
+    ("2672391651a", "it must be exactly 11 digits"),
+    ("26723916518", "the check digits are wrong"),
 ])
 def test_malformed_national_id(sim, value, why):
     response = sim.order(nationalId=value)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e  # the stub target listens on a loopback port
 
 KEY = "registry-a-key"
 NEW_ID = "5b1d2c3e-0000-4000-8000-00000000000a"
-ORDER = {"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26073941651",
+ORDER = {"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26723916517",
          "expiryDate": "2025-02-01"}
 
 

@@ -172,7 +172,7 @@ def test_a_callback_that_overtakes_its_order_waits_for_it_and_reaches_the_regist
 
 def test_a_patient_initiated_answer_no_registry_ordered_is_acknowledged_and_not_kept(world):
     body = dict(returned("5a5a5a5a-1111-4222-8333-444444444444"), isPatientInitiated=True,
-                patientInitiatedValues={"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26073941651"})
+                patientInitiatedValues={"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": "26723916517"})
     assert world.call("PUT", "/api/PromsFormOrder", json=body).json() == {"success": True}
     world.settle()
     assert world.deliveries() == [] and all(not r.snapshot() for r in world.recorders.values())
@@ -207,7 +207,7 @@ def test_a_malformed_callback_with_eproxs_key_is_refused_and_epoms_correct_one_s
         dict(good, notificationChannel="Pigeon"),
         dict(good, signedFormId=42),
         dict(good, formOrderEventLog="x"),
-        dict(good, filledOutBy="26073941651"),
+        dict(good, filledOutBy="26723916517"),
         {k: v for k, v in status(eprom_id).items() if k != "formOrderStatusErrorCode"},
         dict(status(eprom_id, "Error"), notificationChannel=9),
     ]
@@ -215,7 +215,7 @@ def test_a_malformed_callback_with_eproxs_key_is_refused_and_epoms_correct_one_s
         reply = world.call("PUT", "/api/PromsFormOrder", json=body)
         assert reply.status_code == 400 and reply.json()["success"] is False, (body, reply.text)
         assert reply.json()["message"]
-        assert "26073941651" not in reply.text
+        assert "26723916517" not in reply.text
     world.settle()
     assert world.recorders["registry-a"].statuses(a) == ["Ordered"], "a refused callback changes nothing"
     assert world.call("PUT", "/api/PromsFormOrder", json=good).json() == {"success": True}
@@ -229,15 +229,15 @@ def test_a_malformed_callback_with_eproxs_key_is_refused_and_epoms_correct_one_s
 def test_callback_refusals_never_echo_a_national_id(world):
     a, b, eprom_id = linked(world)
     world.settle()
-    for nid in ("26073941651", "260739 41651", "260739-41651"):
+    for nid in ("26723916517", "267239 16517", "267239-16517"):
         for path, body in (("/api/PromsFormOrder", dict(returned(eprom_id), formOrderId=nid)),
                            ("/api/PromsFormOrder", dict(returned(eprom_id), formOrderStatus=nid)),
                            ("/api/MessageToCitizen", {"apiKey": EPROX_KEY, "messageToCitizenId": nid,
                                                       "notificationChannel": 1, "sentStatus": "Sent"})):
             reply = world.call("PUT", path, json=body)
             assert reply.status_code == 400 and reply.json()["success"] is False
-            assert "260739*****" in reply.text or "260739 *****" in reply.text or "260739-*****" in reply.text
-            assert nid not in reply.text and "41651" not in reply.text
+            assert "267239*****" in reply.text or "267239 *****" in reply.text or "267239-*****" in reply.text
+            assert nid not in reply.text and "16517" not in reply.text
 
 
 def test_updates_that_would_set_an_order_back_reach_no_registry_and_an_answer_always_does(world):

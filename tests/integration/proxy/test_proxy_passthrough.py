@@ -64,8 +64,8 @@ def test_letter_errors_come_back_as_eprom_says_them_without_the_national_id(worl
     no_main = letter(patient, documentCollection={"documents": []})
     reply = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=no_main)
     assert reply.status_code == 400 and reply.json() == {"message": "Main document in MessageToCitizen is missing"}
-    bad_id = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter("26073941652"))
-    assert bad_id.status_code == 400 and "26073941652" not in bad_id.text
+    bad_id = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter("26723916518"))
+    assert bad_id.status_code == 400 and "26723916518" not in bad_id.text
     world.session.post(f"{world.eprom_url}/_sim/message-faults", json={"badGateway": 1})
     partner = world.call("POST", "/api/v2/messagetocitizen", "registry-a", json=letter(patient))
     assert partner.status_code == 502 and "Helsenorge" in partner.json()["message"]

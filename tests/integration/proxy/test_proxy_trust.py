@@ -20,7 +20,7 @@ from service_kit.timeline import Timeline
 
 from proxy_world import RAND_12, key_of, order_body
 
-PATIENT = "26073941651"
+PATIENT = "26723916517"  # synthetic (month + 65)
 OTHER_FORM = "71dda605-8068-4905-9939-f2c27ba58386"
 EPROX_KEY = "the-proxys-own-secret"
 
@@ -87,7 +87,7 @@ def test_eprom_errors_that_echo_a_national_id_reach_the_registry_masked(scripted
         reply = post(client, "registry-a", order_body(PATIENT))
         assert reply.status_code == 400
         assert_clean(reply)
-        assert "260739*****" in reply.json["message"] or "266702*****" in reply.json["message"]
+        assert "267239*****" in reply.json["message"] or "266702*****" in reply.json["message"]
 
 
 def test_eprom_refusing_the_proxys_key_is_a_502_that_shows_no_key(scripted):
@@ -126,8 +126,8 @@ def test_an_unreachable_eprom_is_a_502_that_names_no_address(tmp_path):
 def test_the_proxys_own_errors_echo_no_national_id_and_name_no_other_registry(scripted):
     _, client, _ = scripted
     bad = [
-        order_body("26073941652"),  # check digits wrong
-        order_body("2607394165"),  # ten digits
+        order_body("26723916518"),  # check digits wrong
+        order_body("2672391651"),  # ten digits
         order_body(PATIENT, metadata=json.dumps({"CREATE_NEW_ORDER": PATIENT})),
         order_body(PATIENT, metadata=json.dumps({"RELEVANT_DATE": PATIENT})),
         order_body(PATIENT, onBehalfOfNationalId="26670271528"),
@@ -139,10 +139,10 @@ def test_the_proxys_own_errors_echo_no_national_id_and_name_no_other_registry(sc
         assert reply.status_code == 400, (body, reply.json)
         assert_clean(reply)
     unknown = post(client, "registry-a", order_body(PATIENT), key=PATIENT)
-    assert unknown.status_code == 400 and unknown.json == {"message": "apiKey '260739*****' doesn't exists"}
+    assert unknown.status_code == 400 and unknown.json == {"message": "apiKey '267239*****' doesn't exists"}
 
 
-@pytest.mark.parametrize("written", ["260739 41651", "260739-41651", "260739.41651"])
+@pytest.mark.parametrize("written", ["267239 16517", "267239-16517", "267239.16517"])
 def test_a_national_id_written_with_a_separator_is_masked_in_every_error_too(scripted, written):
     """People write national ids as 6 + 5 digits with a space or a dash; before, only 11 digits in a row were
     masked, and such an id came back in clear from any field a message quotes."""

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
 NOT_JSON_CONSTANT = "{} is not a JSON value"
 TOO_LARGE = "a number too large for JSON (beyond a double)"
-TOO_DEEP = "nested too deeply"
+#: How deep arrays and objects may nest: what .NET's JSON readers allow by default (ePROM is a .NET service), far
+#: more than any message of the protocol needs, and far below where Python's own recursion gives out (a body
+#: nested 970 deep was taken in, then failed as a 500 when the proxy wrote it on to ePROM).
+MAX_DEPTH = 64
+TOO_DEEP = f"nested too deeply (at most {MAX_DEPTH} levels)"
+LONE_SURROGATE = "a \\u escape that is half of a character (a lone surrogate), which no Unicode text holds"
+#: A \uD800-\uDFFF escape: the only way a lone surrogate gets into a text decoded from UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 TOO_MANY_DIGITS = "a number with more than {} digits"
 
 
@@ -52,11 +61,54 @@ def loads(text: str | bytes) -> Any:
     with a short sentence saying what is wrong: where the syntax breaks, NaN or Infinity, a number
     beyond a double, nesting deeper than the parser goes, bytes that are no Unicode text."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite,
-                          parse_int=_integer)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite,
+                           parse_int=_integer)
     except json.JSONDecodeError as err:
         raise ValueError(str(err)) from None  # "Expecting value: line 1 column 1 (char 0)"
     except UnicodeDecodeError:
         raise ValueError("the bytes are not UTF-8 text") from None
     except RecursionError:
         raise ValueError(TOO_DEEP) from None
+    _check_shape(text, value)
+    return value
+
+
+def _check_shape(text: str | bytes, value: Any) -> None:
+    """What json.loads takes but no client of the protocol sends, and Python cannot write on or store: nesting
+    beyond MAX_DEPTH, and lone surrogates (SQLite and UTF-8 refuse them; .NET's readers refuse both). Most
+    texts are judged by their characters alone; only the rest are walked."""
+    if isinstance(text, (bytes, bytearray)):
+        if json.detect_encoding(text) != "utf-8":  # UTF-16 or -32: its bytes say nothing here, so walk it all
+            openers, surrogates = MAX_DEPTH + 1, True
+        else:
+            openers = text.count(b"[") + text.count(b"{")
+            surrogates = _SURROGATE_ESCAPE_BYTES.search(text) is not None
+    else:
+        openers = text.count("[") + text.count("{")
+        surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    if openers <= MAX_DEPTH and not surrogates:
+        return
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if surrogates:
+                _require_whole_characters(item)
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth == MAX_DEPTH:
+            raise ValueError(TOO_DEEP)
+        if isinstance(item, dict):
+            if surrogates:
+                for key in item:
+                    _require_whole_characters(key)
+            item = item.values()
+        pending.extend((child, depth + 1) for child in item)
+
+
+def _require_whole_characters(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(LONE_SURROGATE) from None

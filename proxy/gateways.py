@@ -35,6 +35,7 @@ class Document:
     content_type: str
     error: str | None = None  # why there is no usable answer: the kind of failure, or what was refused
     answered: bool = False  # with an error: ePROM did answer, with something ePROX does not pass on
+    message: str | None = None  # the "message" of an answer that is not the document, if it has one
 
 
 class HttpEprom:
@@ -62,10 +63,13 @@ class HttpEprom:
         try:
             answer = self.transport.client.call("GET", url, None, headers, max_answer=MAX_DOCUMENT_BYTES,
                                                 timeout=self.transport.timeout * DOCUMENT_TIMEOUT_FACTOR)
-            document = Document(answer.status, answer.data, answer.content_type or "application/octet-stream")
             exchange.status = answer.status
-            exchange.response_body = (f"<{len(answer.data)} bytes {document.content_type}>"
+            content_type = answer.content_type or "application/octet-stream"
+            exchange.response_body = (f"<{len(answer.data)} bytes {content_type}>"
                                       if exchange.ok else decode_answer(answer.data))
+            refusal = exchange.response_body if isinstance(exchange.response_body, dict) else {}
+            message = refusal.get("message") if isinstance(refusal.get("message"), str) else None
+            document = Document(answer.status, answer.data, content_type, message=message)
         except AnswerTooLarge as err:
             document = Document(None, b"", "", f"larger than the {MAX_DOCUMENT_BYTES >> 20} MiB ePROX passes on",
                                 answered=True)

@@ -241,11 +241,16 @@ class ProxyService:
         message = reply.body.get("message") if isinstance(reply.body, dict) else None
         if not isinstance(message, str) or not message:
             return ProtocolError(f"ePROM answered HTTP {reply.status} without a message", status=502)
-        if reply.status in (401, 403) or message.startswith("apiKey '"):
-            log.error("ePROM refused ePROX's apiKey (HTTP %s): check the proxy's configuration", reply.status)
-            return ProtocolError("ePROM refused ePROX's credentials; the ePROX operator has been told", status=502)
+        if refuses_eproxs_key(reply.status, message):
+            return self._credentials_refused(reply.status)
         status = reply.status if 400 <= reply.status < 500 or reply.status in (502, 504) else 502
         return ProtocolError(redact(message, secrets=(self.config.eprom_api_key,)), status=status)
+
+    @staticmethod
+    def _credentials_refused(status: int) -> ProtocolError:
+        """ePROM refused ePROX's own key: the operator's to fix, never the registry's (which gets no detail)."""
+        log.error("ePROM refused ePROX's apiKey (HTTP %s): check the proxy's configuration", status)
+        return ProtocolError("ePROM refused ePROX's credentials; the ePROX operator has been told", status=502)
 
     @staticmethod
     def _reused_id(kind: str, eprom_id: str) -> ProtocolError:
@@ -334,6 +339,8 @@ class ProxyService:
             return document
         if document.status == 404:
             raise ProtocolError(document_not_found(document_id), status=404)
+        if document.status is not None and refuses_eproxs_key(document.status, document.message):
+            raise self._credentials_refused(document.status)
         if document.status is None:
             if document.answered:
                 raise ProtocolError(f"ePROM's document is {document.error}", status=502)
@@ -649,6 +656,12 @@ class ProxyService:
             self.registries.cut_calls_short()
         self.lanes.close(wait=True)
         self.owner.close()
+
+
+def refuses_eproxs_key(status: int, message: str | None) -> bool:
+    """Whether an answer of ePROM's refuses ePROX's own key: HTTP 401 or 403, or the "apiKey '...' doesn't
+    exists" (a 400) that the integration guide shows for an unknown key."""
+    return status in (401, 403) or (isinstance(message, str) and message.startswith("apiKey '"))
 
 
 def shared_reply(order_reply: dict[str, Any], rule: DistributionRule) -> dict[str, Any]:

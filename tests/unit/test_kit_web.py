@@ -220,4 +220,4 @@ def test_wrong_method_is_a_json_405(client):
 def test_json_nested_too_deep_is_a_400_not_a_500(client):
     data = "[" * 200_000 + "]" * 200_000
     reply = client.post("/body", data=data, content_type="application/json")
-    assert _message(reply, 400) == body_not_json("nested too deeply")
+    assert _message(reply, 400) == body_not_json("nested too deeply (at most 64 levels)")

@@ -132,7 +132,7 @@ def test_create_new_order_accepts_boolean_strings(text):
     ("{not json", "JSON in metadata is not valid: "),
     ('{"age": NaN, "CREATE_NEW_ORDER": false}', "JSON in metadata is not valid: NaN is not a JSON value"),
     ('{"age": 1e999}', "JSON in metadata is not valid: a number too large for JSON (beyond a double)"),
-    ("[" * 50_000, "JSON in metadata is not valid: nested too deeply"),
+    ("[" * 50_000, "JSON in metadata is not valid: nested too deeply (at most 64 levels)"),
 ])
 def test_bad_directives_and_bad_metadata_are_clear_400s(metadata, fragment):
     with pytest.raises(ProtocolError) as err:

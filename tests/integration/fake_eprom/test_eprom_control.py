@@ -165,8 +165,13 @@ def test_patient_bodies_that_are_not_json_objects(sim, raw):
     assert message(response)
 
 
-def test_the_deeply_nested_patient_error_is_about_form_data(sim):
+def test_a_deeply_nested_patient_is_refused_for_its_nesting(sim):
+    """As every JSON body (eprom_protocol.json_text.MAX_DEPTH); shallower, formData's own rule speaks."""
     response = sim.client.post("/_sim/patients", data="{\"formData\": " + "[" * 500 + "]" * 500 + "}",
+                               content_type="application/json")
+    assert response.status_code == 400
+    assert message(response) == "The request body is not valid JSON: nested too deeply (at most 64 levels)"
+    response = sim.client.post("/_sim/patients", data="{\"formData\": " + "[" * 60 + "]" * 60 + "}",
                                content_type="application/json")
     assert response.status_code == 400
     assert message(response) == "formData: must be a JSON object (question id -> answer) or null"

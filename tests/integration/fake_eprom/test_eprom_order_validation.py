@@ -41,7 +41,7 @@ def test_the_api_key_is_checked_before_the_body(sim):
     ("", messages.body_not_json("Expecting value: line 1 column 1 (char 0)")),
     ("[1, 2]", messages.BODY_NOT_OBJECT),
     ("null", messages.BODY_NOT_OBJECT),
-    ("[" * 100_000, messages.body_not_json("nested too deeply")),
+    ("[" * 100_000, messages.body_not_json("nested too deeply (at most 64 levels)")),
     ('{"formId": NaN}', messages.body_not_json("NaN is not a JSON value")),
 ])
 def test_a_body_that_is_not_a_json_object(sim, raw, text):
@@ -211,7 +211,7 @@ def test_metadata_must_hold_a_json_object(sim, metadata, kind):
 
 def test_metadata_nested_too_deeply(sim):
     response = sim.order(metadata="[" * 5000)
-    assert message(response) == "JSON in metadata is not valid: nested too deeply"
+    assert message(response) == "JSON in metadata is not valid: nested too deeply (at most 64 levels)"
 
 
 def test_metadata_as_the_guide_sends_it(sim):

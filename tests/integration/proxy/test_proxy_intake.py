@@ -333,3 +333,26 @@ def test_a_large_answer_is_taken_in_and_one_beyond_the_callback_limit_is_refused
     assert world.call("PUT", "/api/PromsFormOrder", json=large).json() == {"success": True}
     world.settle()
     assert world.recorders["registry-a"].statuses(a) == ["Ordered", "Completed"]
+
+
+def test_json_no_dotnet_reader_takes_is_a_400_and_changes_nothing(world):
+    """A body nested 970 deep was taken in and failed as a 500 (with a traceback in the log) when the order was
+    written on to ePROM; a callback whose apiKey held a lone surrogate was a 500 before its key was checked."""
+    a, b, eprom_id = linked(world)
+    world.settle()
+    before = len(world.deliveries())
+    patient = world.add_patient()
+    deep = json.dumps({"formId": "1bc5f9f0-2607-49eb-94f0-6af955bbd79a", "nationalId": patient,
+                       "expiryDate": "2099-01-01", "extra": None}).replace("null", "[" * 970 + "]" * 970)
+    for path in ("/api/v2/formorder", "/api/v2/messagetocitizen"):
+        reply = world.call("POST", path, "registry-a", data=deep, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["message"] == "The request body is not valid JSON: nested too deeply (at most 64 levels)"
+    lone = json.dumps(returned(eprom_id)).replace(json.dumps(EPROX_KEY), '"\\ud800"')
+    reply = world.call("PUT", "/api/PromsFormOrder", data=lone, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and reply.json()["success"] is False, reply.text
+    assert "lone surrogate" in reply.json()["message"]
+    world.settle()
+    assert len(world.deliveries()) == before
+    assert world.eprom_orders(patient) == []
+    assert world.recorders["registry-a"].statuses(a) == ["Ordered"]

@@ -159,6 +159,22 @@ def test_a_document_eprom_sends_too_slowly_or_too_large_is_a_502_within_bounded_
     assert world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a").status_code == 200
 
 
+def test_eprom_refusing_eproxs_key_for_a_document_is_a_502_that_says_so_and_an_error_in_the_log(make_world, monkeypatch,
+                                                                                              caplog):
+    """As for orders and letters (docs/PROXY.md, Trust): the registry hears that ePROM refused ePROX's
+    credentials, and the operator gets an ERROR. It was "ePROM could not provide the document (HTTP 400)",
+    and nothing in the log."""
+    world = make_world(registries=["registry-a"])
+    _, document_id = signed_answer(world, "registry-a")
+    monkeypatch.setattr(world.service.eprom, "api_key", "a-key-epom-does-not-know")
+    with caplog.at_level("ERROR", logger="proxy.service"):
+        reply = world.call("GET", f"/api/ExternalDocument/{document_id}", "registry-a")
+    assert reply.status_code == 502
+    assert reply.json() == {"message": "ePROM refused ePROX's credentials; the ePROX operator has been told"}
+    assert [r.getMessage() for r in caplog.records if r.name == "proxy.service"] == [
+        "ePROM refused ePROX's apiKey (HTTP 400): check the proxy's configuration"]  # the guide's answer to it
+
+
 def test_an_eprom_id_given_again_is_a_502_that_says_so_and_changes_nothing(make_world):
     """The real ePROM never gives an id twice; a fake ePROM started afresh on the proxy's kept state (same
     seed) does. The proxy then stores nothing and answers a 502 naming the problem (it was a 500)."""

@@ -3,7 +3,9 @@ and says exactly what is wrong, naming the place but never echoing a secret. doc
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sqlite3
 import stat
 import tempfile
@@ -17,6 +19,7 @@ import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
+from service_kit.http import tunnel_problem
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
 
@@ -36,10 +39,26 @@ ENV_VARS = {
 URL = "^[hH][tT][tT][pP][sS]?://[^/?#\\s]+[^?#\\s]*$"
 NAME = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 SECRET = {"type": "string", "minLength": 1}
+#: What a setting's and a variable's name look like: other text may be a key (`apiKey Sup3rSecret`, a colon
+#: missing; a key put in apiKeyEnv), so a problem names it only when it looks like one.
+SETTING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,40}")
+VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+#: The shortest lifetime: lifetimeDays: 1e-300 is more than 0 days, and 0 once a timedelta (every order ended
+#: at once, and its answer purged).
+MIN_LIFETIME = timedelta(seconds=1)
+
+
+def _number(text: str) -> float:
+    """float() of a variable's text, but not nan or inf: NaN passes every bound the schema sets."""
+    if not math.isfinite(number := float(text)):
+        raise ValueError("not a number")
+    return number
+
+
 #: How a variable's text becomes the file's value, and what to say when it cannot.
 ENV_CONVERSIONS: dict[str, tuple[Any, str]] = {
-    "lifetimeDays": (float, "a number"),
-    "delivery.timeoutSeconds": (float, "a number"),
+    "lifetimeDays": (_number, "a number"),
+    "delivery.timeoutSeconds": (_number, "a number"),
     "delivery.perRegistry": (int, "a whole number"),
     "registries": (lambda text: yaml.load(text, Loader=UniqueKeyLoader), "a JSON (or YAML) list of registries"),
     "logLevel": (str.upper, "a log level"),
@@ -62,7 +81,7 @@ SCHEMA: dict = {
         "sqliteSynchronous": {"enum": ["NORMAL", "FULL"]},  # EXTRA is FULL in WAL mode: not offered
         "delivery": {
             "type": "object", "additionalProperties": False,
-            "properties": {"timeoutSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
+            "properties": {"timeoutSeconds": {"type": "number", "minimum": 1, "maximum": 120},
                            "perRegistry": {"type": "integer", "minimum": 1, "maximum": 64},
                            "leaseSeconds": {"type": "number", "minimum": 10}},
         },
@@ -131,7 +150,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except DuplicateKey as err:
         raise ConfigError([f"{path}: {err}"]) from None
     except yaml.YAMLError as err:
-        raise ConfigError([f"{path}: {yaml_error_text(err)}"]) from None
+        raise ConfigError([f"{path}: {yaml_error_text(err, quote_content=False)}"]) from None
     except json.JSONDecodeError as err:
         raise ConfigError([f"{path}: not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"]) from None
     if data is None:
@@ -147,14 +166,14 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     path = path or env.get(ENV_CONFIG) or None
     data: dict[str, Any] = {}
     base = Path.cwd()
-    source = "the environment"
+    source = None
     if path is not None:
         path = Path(path)
         source = str(path)
         data = read_config_file(path)
         base = path.resolve().parent
-    data = _apply_env(data, env)
-    return config_from_dict(data, env=env, base_dir=base, source=source)
+    data, origins = _apply_env(data, env)
+    return config_from_dict(data, env=env, base_dir=base, source=source, origins=origins)
 
 
 def load_checked(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ProxyConfig:
@@ -182,8 +201,11 @@ def database_setting(config: Path, env: Mapping[str, str]) -> Path:
     return resolve_database(value, config.resolve().parent)
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The file's settings with the environment's over them, and the variable that gave each setting it
+    gave (a problem in that setting is the variable's, not the file's)."""
     data = json.loads(json.dumps(data))  # a deep copy
+    origins: dict[str, str] = {}
     problems = []
     for var, place in ENV_VARS.items():
         raw = env.get(var)
@@ -200,6 +222,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             except (ValueError, yaml.YAMLError):
                 problems.append(f"{var}: must be {expected}")
                 continue
+        origins[place] = var
         target = data
         *parents, leaf = place.split(".")
         for parent in parents:
@@ -213,61 +236,97 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             target[leaf] = value
     if problems:
         raise ConfigError(problems)
-    return data
+    return data, origins
 
 
 def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = None, base_dir: Path | None = None,
-                     source: str = "<config>") -> ProxyConfig:
+                     source: str | None = "<config>", origins: Mapping[str, str] | None = None) -> ProxyConfig:
+    """The configuration `data` gives. A problem is told at its place in `source` (None: there is no file) or,
+    for a setting in `origins` (its place: the environment variable that gave it), by that variable."""
     env = os.environ if env is None else env
+    origins = origins or {}
+
+    def at(place: str, label: str | None = None) -> str:
+        if (var := _origin(place, origins)) is None:
+            return f"{source or 'the environment'}: {label or place or '(top level)'}"
+        return var if place in origins else f"{var}: {label or place}"
+
     problems = []
     for error in sorted(DocumentValidator(SCHEMA).iter_errors(data), key=lambda e: list(map(str, e.path))):
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        problems.append(f"{source}: {where}: {_describe(error)}")
+        place = ".".join(str(p) for p in error.absolute_path)
+        missing = _missing(error, place) if source is None and _origin(place, origins) is None else None
+        problems.append(missing or f"{at(place)}: {_describe(error)}")
     if problems:
         raise ConfigError(problems)
 
-    _check_url(data["eprom"]["url"], "eprom.url", problems)
-    eprom_key = _secret(data["eprom"], "eprom", env, problems)
+    _check_url(data["eprom"]["url"], at("eprom.url"), problems)
+    eprom_key = _secret(data["eprom"], "eprom", "eprom", env, at, problems)
     registries = []
     for index, entry in enumerate(data["registries"]):
-        _check_url(entry["callbackBaseUrl"], f"registries.{index}.callbackBaseUrl", problems)
-        key = _secret(entry, f"registries.{index} ({entry['name']})", env, problems)
+        _check_url(entry["callbackBaseUrl"], at(f"registries.{index}.callbackBaseUrl"), problems)
+        key = _secret(entry, f"registries.{index}", f"registries.{index} ({entry['name']})", env, at, problems)
         forms = entry.get("allowedForms")
         registries.append(RegistryAccount(name=entry["name"], api_key=key or f"<missing {index}>",
                                           api_base_url=entry["callbackBaseUrl"],
                                           allowed_forms=frozenset(forms) if forms is not None else None))
-    problems += _proxy_problems(env)
-    if problems:
-        raise ConfigError([f"{source}: {p}" for p in problems])
-    database = resolve_database(data["database"], base_dir or Path.cwd())
+    lifetime = timedelta(days=float(data.get("lifetimeDays", 365)))
+    if lifetime < MIN_LIFETIME:
+        problems.append(f"{at('lifetimeDays')}: must be at least a second (1/86400 days); a shorter lifetime "
+                        "ends every order as it is made")
     delivery = data.get("delivery", {})
     timeout = float(delivery.get("timeoutSeconds", 15.0))
     if "leaseSeconds" in delivery and delivery["leaseSeconds"] <= timeout:
-        raise ConfigError([f"{source}: delivery.leaseSeconds: must be longer than a delivery's timeout "
-                           f"(delivery.timeoutSeconds, {timeout:g} s): another worker could send it again meanwhile"])
+        problems.append(f"{at('delivery.leaseSeconds')}: must be longer than a delivery's timeout "
+                        f"({origins.get('delivery.timeoutSeconds', 'delivery.timeoutSeconds')}, {timeout:g} s): "
+                        "another worker could send it again meanwhile")
+    problems += _proxy_problems(env)
+    if problems:
+        raise ConfigError(problems)
+    database = resolve_database(data["database"], base_dir or Path.cwd())
     try:
         return ProxyConfig(
             eprom_url=data["eprom"]["url"], eprom_api_key=eprom_key, registries=registries,
-            state_dir=database.parent, database=database,
-            lifetime=timedelta(days=float(data.get("lifetimeDays", 365))),
+            state_dir=database.parent, database=database, lifetime=lifetime,
             delivery_timeout=timeout, lane_width=int(delivery.get("perRegistry", 4)),
             lease_seconds=float(delivery.get("leaseSeconds", max(300.0, 4 * timeout + 60))),
             synchronous=data.get("sqliteSynchronous", "NORMAL"), log_level=data.get("logLevel", "INFO"),
         )
     except ValueError as err:
-        raise ConfigError([f"{source}: {err}"]) from None
+        raise ConfigError([f"{source or 'the environment'}: {err}"]) from None
 
 
-def _secret(entry: dict, where: str, env: Mapping[str, str], problems: list[str]) -> str:
+def _origin(place: str, origins: Mapping[str, str]) -> str | None:
+    """The environment variable that gave the setting at `place`, or the list or mapping holding it."""
+    return next((var for setting, var in origins.items() if place == setting or place.startswith(setting + ".")),
+                None)
+
+
+def _missing(error, place: str) -> str | None:
+    """A required setting missing where there is no file: the variable that would give it is not set."""
+    if error.validator != "required":
+        return None
+    missing = ".".join(filter(None, [place, _required_name(error)]))
+    var = next((v for v, p in ENV_VARS.items() if p == missing or p.startswith(missing + ".")), None)
+    return var and f"no configuration file, and {var} is not set: {ENV_VARS[var]} is required"
+
+
+def _secret(entry: dict, place: str, label: str, env: Mapping[str, str], at, problems: list[str]) -> str:
+    where = at(place, label)
     if "apiKey" in entry and "apiKeyEnv" in entry:
         problems.append(f"{where}: give apiKey or apiKeyEnv, not both")
         return ""
     if "apiKeyEnv" in entry:
-        value = env.get(entry["apiKeyEnv"], "")
-        if not value:
-            problems.append(f"{where}: apiKeyEnv names {entry['apiKeyEnv']}, which is not set")
+        name = entry["apiKeyEnv"]
+        value = env.get(name, "")
+        if not value and VARIABLE_NAME.fullmatch(name):
+            problems.append(f"{where}: apiKeyEnv names {name}, which is not set")
+        elif not value:  # never shown: it may be the key itself
+            problems.append(f"{where}: apiKeyEnv does not look like a variable's name (capital letters, digits, "
+                            "'_') and names no variable that is set: is it the key itself? Name the variable that "
+                            "holds the key (or give the key as apiKey)")
         elif problem := key_problem(value):
-            problems.append(f"{where}: apiKey (from {entry['apiKeyEnv']}): {problem}")
+            by_variable = at(f"{place}.apiKey", label) == name  # the key came from EPROX_EPROM_API_KEY
+            problems.append(f"{name}: {problem}" if by_variable else f"{where}: apiKey (from {name}): {problem}")
         return value
     if "apiKey" not in entry:
         problems.append(f"{where}: apiKey (or apiKeyEnv) is required")
@@ -340,11 +399,12 @@ def _proxy_problems(env: Mapping[str, str]) -> list[str]:
         scheme = PROXY_VARIABLES.get(name.lower())
         if value and scheme and (scheme not in named or name.islower()):
             named[scheme] = name
-    used = {named.get("http") or named.get("all"), named.get("https") or named.get("all")} - {None}
+    for_http, for_https = (named.get(scheme) or named.get("all") for scheme in ("http", "https"))
     problems = []
-    for name in sorted(used):
-        value = env[name]
-        if problem := url_problem(value if "://" in value else f"http://{value}"):
+    for name in sorted({for_http, for_https} - {None}):
+        url = env[name] if "://" in env[name] else f"http://{env[name]}"
+        problem = url_problem(url) or (tunnel_problem(urlsplit(url).scheme) if name == for_https else None)
+        if problem:
             problems.append(f"{name} (the HTTP proxy for outbound calls): {problem}")
     return problems
 
@@ -423,11 +483,27 @@ def not_a_proxy_database(path: Path, *, new_ok: bool = False) -> str | None:
     return "not an ePROX proxy database (no deliveries table)"
 
 
+def _unknown_settings(names: list[str]) -> str:
+    """What is said of settings that are not: only the names that look like one (the others may be a key)."""
+    shown = [repr(name) for name in names if SETTING_NAME.fullmatch(name)]
+    hidden = len(names) - len(shown)
+    words = [f"{', '.join(shown)} {'is not a setting' if len(shown) == 1 else 'are not settings'}"] if shown else []
+    if hidden:
+        words.append("an unknown setting whose name is not shown, as it may be a key" if hidden == 1 else
+                     f"{hidden} unknown settings whose names are not shown, as they may be keys")
+        words[-1] += " (a ':' missing after a setting's name?)"
+    return "; ".join(words)
+
+
+def _required_name(error) -> str:
+    return error.message.split("'")[1]
+
+
 def _describe(error) -> str:
     if error.validator == "required":
-        return f"{error.message.split(chr(39))[1]} is required"
+        return f"{_required_name(error)} is required"
     if error.validator == "additionalProperties":
-        return error.message.replace("were unexpected", "are not settings").replace("was unexpected", "is not a setting")
+        return _unknown_settings([str(k) for k in error.instance if k not in error.schema.get("properties", {})])
     if error.validator == "pattern":
         return {URL: "is not an http:// or https:// URL", UUID_PATTERN: "is not a form id (uuid)",
                 NAME: "is not a usable name (letters, digits, '.', '_', '-')"}.get(error.validator_value, error.message)

@@ -270,10 +270,8 @@ class Route:
         if target.scheme != "https":  # the request goes to the proxy, naming the whole URL
             kind = HTTPSConnection if self.proxy.scheme == "https" else HTTPConnection
             return kind(self.proxy.hostname, proxy_port, timeout=timeout)
-        if self.proxy.scheme == "https":
-            raise http.client.HTTPException(
-                f"the environment's proxy for https is an https:// URL ({self.proxy.hostname}); this client tunnels"
-                " https through http:// proxies only")
+        if problem := tunnel_problem(self.proxy.scheme):
+            raise http.client.HTTPException(f"the environment's proxy for https ({self.proxy.hostname}) {problem}")
         connection = HTTPSConnection(self.proxy.hostname, proxy_port, timeout=timeout)
         connection.set_tunnel(target.hostname, target.port or 443, headers=self.proxy_headers)
         return connection
@@ -282,6 +280,14 @@ class Route:
         if self.proxy is not None and target.scheme != "https":
             return urlunsplit(target._replace(fragment=""))
         return (target.path or "/") + (f"?{target.query}" if target.query else "")
+
+
+def tunnel_problem(proxy_scheme: str) -> str | None:
+    """Why https calls cannot go through a proxy of this scheme (None: they can): they go in a CONNECT tunnel,
+    which this client opens over plain http. proxy/settings.py checks the environment's proxy by this rule."""
+    if proxy_scheme == "https":
+        return "is an https:// URL; this client tunnels https through http:// proxies only"
+    return None
 
 
 def is_loopback(host: str) -> bool:

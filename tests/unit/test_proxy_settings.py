@@ -3,13 +3,17 @@ variables, every problem named with its place and no secret ever echoed."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from http.client import HTTPException
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from proxy.settings import EXAMPLE, ConfigError, load_settings
+from service_kit.http import Route, tunnel_problem
 
 FORM = "1bc5f9f0-2607-49eb-94f0-6af955bbd79a"
 
@@ -168,16 +172,15 @@ def test_a_key_that_cannot_travel_in_a_header_is_refused_and_not_shown(tmp_path,
     then a 500 whose traceback printed ePROX's key at ePROM."""
     literal = minimal()
     literal["registries"][0]["apiKey"] = key
-    cases = [(write(tmp_path, literal), {"REG_B_KEY": "b"}, "registries.0 (reg-a): apiKey: "),
-             (write(tmp_path, minimal(), name="env.yaml"), {"REG_B_KEY": key},
-              "registries.1 (reg-b): apiKey (from REG_B_KEY): "),
-             (write(tmp_path, minimal(), name="eprom.yaml"), {"REG_B_KEY": "b", "EPROX_EPROM_API_KEY": key},
-              "eprom: apiKey (from EPROX_EPROM_API_KEY): ")]
+    literal_path, path = write(tmp_path, literal, name="literal.yaml"), write(tmp_path, minimal())
+    cases = [(literal_path, {"REG_B_KEY": "b"}, f"{literal_path}: registries.0 (reg-a): apiKey: "),
+             (path, {"REG_B_KEY": key}, f"{path}: registries.1 (reg-b): apiKey (from REG_B_KEY): "),
+             (path, {"REG_B_KEY": "b", "EPROX_EPROM_API_KEY": key}, "EPROX_EPROM_API_KEY: ")]  # not the file's
     for path, env, where in cases:
         with pytest.raises(ConfigError) as caught:
             load_settings(path, env=env)
         (problem,) = caught.value.problems
-        assert problem.startswith(f"{path}: {where}contain"), problem
+        assert problem.startswith(f"{where}contain"), problem
         assert key.strip() not in problem and "a-key" not in problem
 
 
@@ -216,3 +219,109 @@ def test_an_empty_allowed_forms_list_and_an_undocumented_synchronous_mode_are_re
     text = str(caught.value)
     assert "registries.0.allowedForms: empty; leave it out to allow every form" in text
     assert "sqliteSynchronous: must be one of NORMAL, FULL" in text
+
+
+def test_an_unquoted_date_is_text_and_a_tag_json_lacks_is_refused_by_its_line(tmp_path):
+    """`database: 2024-01-01` (or a key written like a date) was a date object: check-config, serve and
+    gunicorn ended in a traceback ("Object of type date is not JSON serializable")."""
+    path = tmp_path / "eprox.yaml"
+    text = yaml.safe_dump(minimal()).replace("db/eprox.sqlite3", "2024-01-01").replace("eprom-secret", "2024-01-02")
+    path.write_text(text)
+    config = load_settings(path, env={"REG_B_KEY": "b"})
+    assert (config.database_path, config.eprom_api_key) == (tmp_path / "2024-01-01", "2024-01-02")
+    path.write_text(text.replace("2024-01-02", "!!binary c2VjcmV0LWtleQ=="))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={"REG_B_KEY": "b"})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: not valid YAML: line ") and "the tag !!binary is not allowed here" in problem
+    assert "c2Vj" not in problem
+
+
+@pytest.mark.parametrize("eprom, said", [
+    ("{url: https://e.example, apiKey: *Sup3rSecretKey}", "not valid YAML: line 1 column 41: found undefined alias"),
+    ("{url: https://e.example, apiKey: !Sup3rSecretKey x}", "line 1 column 41: could not determine a constructor"),
+    ("{url: https://e.example, apiKey Sup3rSecretKey}",
+     "eprom: an unknown setting whose name is not shown, as it may be a key (a ':' missing after a setting's name?)"),
+    ("{url: https://e.example, apiKey Sup3rSecretKey, colour: blue}",
+     "eprom: 'colour' is not a setting; an unknown setting whose name is not shown"),
+    ("{url: https://e.example, apiKeyEnv: Sup3rSecretKey}",
+     "eprom: apiKeyEnv does not look like a variable's name (capital letters, digits, '_') and names no variable "
+     "that is set: is it the key itself?"),
+], ids=["alias", "tag", "colon missing", "colon missing and a wrong name", "key as the variable"])
+def test_a_key_written_where_yaml_or_a_name_is_expected_is_never_shown(tmp_path, eprom, said):
+    """PyYAML's message quoted an alias's or a tag's name, the schema's an unknown setting's, and apiKeyEnv's
+    problem the variable's name: an unquoted key (or one put in apiKeyEnv) was printed by check-config."""
+    path = tmp_path / "eprox.yaml"
+    path.write_text(f"eprom: {eprom}\ndatabase: x.sqlite3\n"
+                    "registries: [{name: r, apiKey: rk, callbackBaseUrl: 'https://r.example'}]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    (problem,) = caught.value.problems
+    assert said in problem and "Sup3rSecretKey" not in problem
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"])
+def test_an_https_url_for_the_proxy_of_https_calls_is_refused_by_the_http_clients_rule(tmp_path, variable):
+    """check-config passed it, and every https call then failed: the client tunnels https through http://
+    proxies only. An https:// proxy for plain http calls is fine."""
+    env = {"REG_B_KEY": "b", variable: "https://user:proxy-password@proxy.example:3128"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, minimal()), env=env)
+    (problem,) = caught.value.problems
+    assert problem == f"{variable} (the HTTP proxy for outbound calls): {tunnel_problem('https')}"
+    assert "proxy-password" not in problem and "user" not in problem
+    with pytest.raises(HTTPException, match=re.escape(tunnel_problem("https"))):
+        Route(urlsplit(env[variable])).connection(urlsplit("https://registry.example"), timeout=1)
+    env = {"REG_B_KEY": "b", "HTTP_PROXY": "https://proxy.example:3128", "HTTPS_PROXY": "http://proxy.example:3128"}
+    assert load_settings(write(tmp_path, minimal()), env=env).registries
+
+
+@pytest.mark.parametrize("setting, env, said", [
+    ({"lifetimeDays": 1e-300}, {}, "eprox.yaml: lifetimeDays: must be at least a second"),
+    ({"lifetimeDays": 1e-6}, {}, "eprox.yaml: lifetimeDays: must be at least a second"),
+    ({}, {"EPROX_LIFETIME_DAYS": "1e-300"}, "EPROX_LIFETIME_DAYS: must be at least a second"),
+    ({"delivery": {"timeoutSeconds": 1e-300}}, {}, "eprox.yaml: delivery.timeoutSeconds: must be at least 1"),
+    ({}, {"EPROX_DELIVERY_TIMEOUT": "0.001"}, "EPROX_DELIVERY_TIMEOUT: must be at least 1"),
+], ids=str)
+def test_a_duration_that_is_no_time_once_converted_is_refused(tmp_path, setting, env, said):
+    """1e-300 days passed `greater than 0` and became timedelta(0): check-config said "lifetime: 0 days", and a
+    live run purged every order at once. A timeout of 1e-300 s failed every call."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, minimal(**setting)), env={"REG_B_KEY": "b", **env})
+    (problem,) = caught.value.problems
+    assert said in problem
+    config = load_settings(write(tmp_path, minimal(lifetimeDays=2 / 86400, delivery={"timeoutSeconds": 1})),
+                           env={"REG_B_KEY": "b"})
+    assert config.lifetime == timedelta(seconds=2) and config.delivery_timeout == 1
+
+
+def test_a_problem_in_a_value_from_the_environment_names_the_variable_not_the_file(tmp_path):
+    """Before, `EPROX_LOG_LEVEL=warn` was told as the file's `logLevel: must be one of ...`, though the file said
+    INFO."""
+    path = write(tmp_path, minimal(logLevel="INFO"))
+    registries = json.dumps([{"name": "r", "apiKey": "r-secret", "callbackBaseUrl": "https://r.example:0"}])
+    cases = [({"EPROX_LOG_LEVEL": "warn"}, "EPROX_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR"),
+             ({"EPROX_DELIVERY_TIMEOUT": "nan"}, "EPROX_DELIVERY_TIMEOUT: must be a number"),
+             ({"EPROX_EPROM_URL": "ftp://e.example"}, "EPROX_EPROM_URL: is not an http:// or https:// URL"),
+             ({"EPROX_REGISTRIES": registries},
+              "EPROX_REGISTRIES: registries.0.callbackBaseUrl: has a port that is not a number from 1 to 65535")]
+    for env, said in cases:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path, env={"REG_B_KEY": "b", **env})
+        assert caught.value.problems == [said]
+    env = {"REG_B_KEY": "b", "EPROX_DELIVERY_TIMEOUT": "60"}
+    with pytest.raises(ConfigError) as caught:  # the file's own mistake is the file's
+        load_settings(write(tmp_path, minimal(logLevel="LOUD")), env=env)
+    assert caught.value.problems == [f"{path}: logLevel: must be one of DEBUG, INFO, WARNING, ERROR"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, minimal(delivery={"leaseSeconds": 10})), env=env)
+    assert caught.value.problems == [f"{path}: delivery.leaseSeconds: must be longer than a delivery's timeout "
+                                     "(EPROX_DELIVERY_TIMEOUT, 60 s): another worker could send it again meanwhile"]
+
+
+def test_without_a_file_a_missing_setting_names_the_variable_that_would_give_it(tmp_path):
+    """Before: "the environment: (top level): eprom is required"."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"EPROX_DATABASE": str(tmp_path / "x.sqlite3")})
+    assert caught.value.problems == ["no configuration file, and EPROX_EPROM_URL is not set: eprom.url is required",
+                                     "no configuration file, and EPROX_REGISTRIES is not set: registries is required"]

@@ -301,3 +301,20 @@ def test_urls_with_credentials_are_refused(tmp_path, monkeypatch, capsys):
     for where in ("eprom.url", "registries.0.callbackBaseUrl"):
         assert f"{where}: holds a user name or password (user:password@host), which ePROX does not send" \
             in captured.err
+
+
+def test_an_unquoted_date_is_a_database_name_and_a_binary_tag_is_refused_without_a_traceback(tmp_path, capsys):
+    """`database: 2024-01-01` made check-config, serve and gunicorn end in a TypeError traceback (exit 1), and
+    `deliveries --config` say the file had no `database` setting."""
+    path = config_file(tmp_path, database="DATE")
+    path.write_text(path.read_text().replace("DATE", "2024-01-01"))
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert f"database: {tmp_path / 'etc' / '2024-01-01'}\n" in capsys.readouterr().out
+    assert main(["deliveries", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == f"proxy: no proxy database at {tmp_path / 'etc' / '2024-01-01'}\n"
+    path.write_text(path.read_text().replace("eprox-key", "!!binary ZXByb3gta2V5"))
+    for command in (["check-config"], ["serve", "--port", "0"]):
+        assert main([*command, "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"proxy: the configuration is not usable:\n{path}: not valid YAML: line "), err
+        assert "the tag !!binary is not allowed here; write the value as text\n" in err and "ZXBy" not in err

@@ -16,17 +16,16 @@ from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from eprom_protocol.timefmt import norwegian_date, parse_duration, parse_instant
 from fake_eprom.forms import FORM_SCHEMA, CatalogError, default_catalog, parse_catalog
 from fake_eprom.patients import DEFAULT_AGE
-from proxy.config import LIFETIME_DAYS_SCHEMA
+from proxy.config import LIFETIME_DAYS_SCHEMA, lifetime_problem
 from proxy.settings import URL as URL_PATTERN, endpoint_problem
 from service_kit.clock import DEFAULT_SIM_START
 
-from .problems import (PATTERN_WORDS, ConfigError, Loader, Problem, duration_at, raise_if_any, read_document,
+from .problems import (PATTERN_WORDS, ConfigError, Problem, duration_at, raise_if_any, read_document,
                        schema_problems)
 
 __all__ = ["CONFIG_SCHEMA", "ConfigError", "HarnessConfig", "RegistrySpec", "config_from_dict",
            "example_config", "load_config", "topology_rule_problems"]
 
-_Loader = Loader  # the name earlier code and tests know
 
 DEFAULT_EPROM_API_KEY = "eprox-key"
 EPROX_AT_EPROM = "eprox"  # the proxy's name as an ordering system at the fake ePROM (a form's owner)
@@ -198,6 +197,10 @@ def topology_rule_problems(data: Any) -> list[Problem]:
                 found.append(("start", f"must be in the years {START_YEARS.start} to {START_YEARS.stop - 1} "
                                        f"(Norwegian time): the patients are born before it, and "
                                        f"{ENCODABLE_BIRTH_YEARS_TEXT}"))
+    proxy = data.get("proxy") if isinstance(data.get("proxy"), dict) else {}
+    days = proxy.get("lifetimeDays")
+    if isinstance(days, (int, float)) and not isinstance(days, bool) and (too_short := lifetime_problem(days)):
+        found.append(("proxy.lifetimeDays", too_short))
     eprom = data.get("eprom") if isinstance(data.get("eprom"), dict) else {}
     delay = eprom.get("statusDelay")
     if isinstance(delay, str):

@@ -31,17 +31,6 @@ class ConfigError(Exception):
 
 # --- reading ----------------------------------------------------------------------------------
 
-class Loader(UniqueKeyLoader):
-    """Safe YAML that leaves timestamps as text (the schema and our own parsers read them) and refuses a key
-    given twice."""
-
-
-Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in UniqueKeyLoader.yaml_implicit_resolvers.items()
-}
-
-
 def read_document(path: Path) -> Any:
     """The parsed content of a YAML file (JSON when the name ends in .json); an empty file is {}."""
     try:
@@ -58,7 +47,7 @@ def read_document(path: Path) -> Any:
         except json.JSONDecodeError as err:
             raise ConfigError([f"{path}: not valid JSON: line {err.lineno} column {err.colno}: {err.msg}"]) from None
     try:
-        data = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except DuplicateKey as err:
         raise ConfigError([f"{path}: {err}"]) from None
     except yaml.YAMLError as err:

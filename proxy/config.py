@@ -2,6 +2,7 @@
 delivers. (Reading it from a file and the environment: proxy/settings.py.)"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,17 @@ DATABASE_NAME = "eprox.sqlite3"
 #: (a lifetime of 10^8 days made every order a 500).
 MAX_LIFETIME_DAYS = 36500
 LIFETIME_DAYS_SCHEMA = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_LIFETIME_DAYS}
+#: What a lifetime must at least be once in days: 1e-300 days passes the schema but is no time at all, and ended
+#: every order as it was made.
+MIN_LIFETIME = timedelta(seconds=1)
+
+
+def lifetime_problem(days: float) -> str | None:
+    """What is wrong with a lifetime in days that its schema lets through, if anything (NaN and infinities are
+    the schema's to refuse)."""
+    if math.isfinite(days) and timedelta(days=days) < MIN_LIFETIME:
+        return "must be at least a second (1/86400 days); a shorter lifetime ends every order as it is made"
+    return None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
 from service_kit.http import tunnel_problem
 
-from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount
+from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount, lifetime_problem
 
 ENV_CONFIG = "EPROX_CONFIG"
 #: Environment variables that override the file (or stand in for it), and what they set.
@@ -43,9 +43,6 @@ SECRET = {"type": "string", "minLength": 1}
 #: missing; a key put in apiKeyEnv), so a problem names it only when it looks like one.
 SETTING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,40}")
 VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-#: The shortest lifetime: lifetimeDays: 1e-300 is more than 0 days, and 0 once a timedelta (every order ended
-#: at once, and its answer purged).
-MIN_LIFETIME = timedelta(seconds=1)
 
 
 def _number(text: str) -> float:
@@ -270,9 +267,8 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
                                           api_base_url=entry["callbackBaseUrl"],
                                           allowed_forms=frozenset(forms) if forms is not None else None))
     lifetime = timedelta(days=float(data.get("lifetimeDays", 365)))
-    if lifetime < MIN_LIFETIME:
-        problems.append(f"{at('lifetimeDays')}: must be at least a second (1/86400 days); a shorter lifetime "
-                        "ends every order as it is made")
+    if too_short := lifetime_problem(lifetime / timedelta(days=1)):
+        problems.append(f"{at('lifetimeDays')}: {too_short}")
     delivery = data.get("delivery", {})
     timeout = float(delivery.get("timeoutSeconds", 15.0))
     if "leaseSeconds" in delivery and delivery["leaseSeconds"] <= timeout:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harness.config import ConfigError, HarnessConfig, RegistrySpec, config_from_dict, example_config, load_config
+from harness.problems import read_document
 from service_kit.clock import DEFAULT_SIM_START
 
 
@@ -164,6 +165,13 @@ def test_yaml_anchors_and_tags_beyond_safe_yaml_are_refused(tmp_path):
     assert "not valid YAML" in line
 
 
-def test_the_loader_keeps_timestamps_as_text():
-    from harness.config import _Loader
-    assert yaml.load("start: 2025-01-06T08:00:00Z", Loader=_Loader) == {"start": "2025-01-06T08:00:00Z"}
+def test_a_harness_file_keeps_timestamps_as_text(tmp_path):
+    path = tmp_path / "harness.yaml"
+    path.write_text("start: 2025-01-06T08:00:00Z\n", encoding="utf-8")
+    assert read_document(path) == {"start": "2025-01-06T08:00:00Z"}
+
+
+def test_a_lifetime_of_no_time_is_refused_as_by_the_proxy(tmp_path):
+    """1e-300 days passes the schema's exclusiveMinimum 0 but is timedelta(0): every order ended at once."""
+    [line] = problems(tmp_path, "proxy:\n  lifetimeDays: 1.0e-300\n")
+    assert "proxy.lifetimeDays: must be at least a second" in line

@@ -63,6 +63,9 @@ def test_the_proxy_under_gunicorn_with_three_workers(tmp_path, eprom_side_factor
         document = requests.get(f"{url}/api/ExternalDocument/{patient}", timeout=10,
                                 headers={"Authorization": f"Basic {key_of('reg-a')}"})
         assert document.status_code == 404
+        # ... and in a query string too, where requests writes a space as '+'
+        spaced = f"{patient[:6]} {patient[6:]}"
+        assert requests.get(f"{url}/healthz", params={"nationalId": spaced}, timeout=10).status_code == 200
         side.answer(eprom_order["id"], {"comment": MARKER})
         for name, own in (("reg-a", a_id), ("reg-b", b_id)):
             recorder = side.recorders[name]
@@ -86,7 +89,9 @@ def test_the_proxy_under_gunicorn_with_three_workers(tmp_path, eprom_side_factor
     text = output()
     assert "Booting worker" in text and text.count("ePROX proxy started") == 3, text
     assert f"GET /api/ExternalDocument/{mask(patient)} HTTP/1.1\" 404" in text, text
+    assert f"GET /healthz?nationalId={patient[:6]}+***** HTTP/1.1\" 200" in text, text
     assert patient not in text and crowd not in text, "a national id in the log"
+    assert spaced.replace(" ", "+") not in text, "a national id in the log"
     assert MARKER not in text and "formData" not in text, "answer data in the log"
 
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 from eprom_protocol.national_id import mask, mask_in_text
 from proxy.cli import register as register_proxy_commands
+from proxy.privacy import redact_handlers
 
 from .config import ConfigError, HarnessConfig, example_config, load_config
 
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    redact_handlers()  # what the servers log (werkzeug quotes a bad request line whole) masked as in production
     try:
         return args.run(args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -25,23 +25,10 @@ from service_kit.timeline import Timeline
 
 from .app import EXTENSION, create_app
 from .config import ProxyConfig
-from .privacy import redact
+from .privacy import RedactingFilter, redact_handlers
 from .service import ProxyService
 
 log = logging.getLogger(__name__)
-
-
-class RedactingFilter(logging.Filter):
-    """Last line of defence on the proxy's log handlers: any eleven-digit run is masked. (The code logs
-    no national id unmasked and no answer data in the first place; tests/integration/proxy checks it.)"""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: let logging report it as usual
-            return True
-        record.msg, record.args = redact(message), None
-        return True
 
 
 def redact_logger(name: str) -> None:
@@ -60,9 +47,7 @@ def configure_logging(level: str = "INFO") -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    redact_handlers()
     logging.getLogger("proxy").setLevel(level)
     if root.level == logging.NOTSET or root.level > logging.getLevelName(level):
         root.setLevel(level)

@@ -1,6 +1,7 @@
 """Every message the servers of a harness send each other, one readable line each: simulated time,
 sender → receiver, what it was, which order, and the HTTP result. National ids are masked and answer
-data (formData) is never shown."""
+data (formData) is never shown, nor what a callback's receiver answered beyond its status (a registry
+may echo what it was sent)."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ from service_kit.http import Exchange, Tap
 
 DIRECTIVES = ("CREATE_NEW_ORDER", "RELEVANT_DATE")
 MAX_MESSAGE = 100  # characters of an error message shown
+CALLBACK_PATHS = ("/api/promsformorder", "/api/messagetocitizen")  # lower case; ePROM's and ePROX's alike
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ class Transcript:
 
 
 def short(value: Any) -> str:
-    text = str(value)
-    return text[:8] if len(text) >= 8 else text
+    """The first 8 characters, national ids masked first: a cut id would no longer be seen as one."""
+    return mask_in_text(str(value))[:8]
 
 
 def ref(kind: str, value: Any) -> str:
@@ -169,14 +171,28 @@ def directives(metadata: Any) -> str:
     return " ".join(f"{k}={json.dumps(parsed[k])}" for k in DIRECTIVES if k in parsed)
 
 
+def is_callback(ex: Exchange) -> bool:
+    return urlsplit(ex.url).path.rstrip("/").lower().endswith(CALLBACK_PATHS)
+
+
+def flag(value: Any) -> str:
+    """A success flag that is not true: false, null or a number as JSON; text, a list or an object only by
+    kind, since a registry could fill it with what it was sent."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return "(text)" if isinstance(value, str) else "(a list)" if isinstance(value, list) else "(an object)"
+
+
 def result(ex: Exchange) -> str:
+    """Status, success flag and, for a refused order, the refusal's text (the proxy's or fake ePROM's own):
+    a callback's answer comes from its receiver (a registry, or the proxy), whose text is not shown."""
     if ex.status is None:
         return f"no answer ({(ex.error or 'unknown error').split(':', 1)[0]})"
     body = ex.response_body if isinstance(ex.response_body, dict) else {}
     text = str(ex.status)
     if "success" in body:
-        text += " success" if body["success"] is True else f" success={json.dumps(body['success'])}"
-    if ex.status >= 400 and isinstance(body.get("message"), str):
-        message = body["message"]
+        text += " success" if body["success"] is True else f" success={flag(body['success'])}"
+    if ex.status >= 400 and isinstance(body.get("message"), str) and not is_callback(ex):
+        message = mask_in_text(body["message"])  # before the cut, which could leave a cut id unmasked
         text += f" {message[:MAX_MESSAGE]!r}" + ("…" if len(message) > MAX_MESSAGE else "")
     return text

@@ -82,7 +82,7 @@ def test_refusals_failures_and_silence_are_shown():
                       error="ConnectionError: refused"), "proxy")
     refused, failed, declined, silent = t.lines()
     assert refused.endswith("400 'The ordered form is not Published'")
-    assert failed.endswith("500 success=false 'simulated failure (failNext)'")
+    assert failed.endswith("500 success=false")  # a callback's answer: no text (see below)
     assert declined.endswith("200 success=false")
     assert "proxy → 10.0.0.9:81" in silent and silent.endswith("no answer (ConnectionError)")
 
@@ -139,3 +139,43 @@ def test_any_stray_eleven_digit_number_is_masked():
     t = transcript()
     t.record(order_exchange(status=400, answer={"message": "nationalId: 26723916517 is odd"}), "registry-a")
     assert PATIENT not in only_line(t) and "267239*****" in only_line(t)
+
+
+def test_an_id_cut_short_is_masked_before_the_cut():
+    """The cut came first: 8 characters of an id as a form or order id, 10 at the end of a long message (with
+    the check digits, 9 give back the whole id)."""
+    t = transcript()
+    t.record(order_exchange(formId=PATIENT, answer={"id": PATIENT}), "registry-a")
+    message = "x" * 90 + PATIENT + " is not one of the channels"
+    t.record(order_exchange(status=400, answer={"message": message}), "registry-a")
+    ordered, refused = t.lines()
+    assert "POST formorder 267239** patient 267239*****" in ordered and "order 267239**" in ordered, ordered
+    assert refused.endswith("x" * 90 + "267239****'…"), refused
+    assert PATIENT[:8] not in ordered and PATIENT[6:10] not in refused
+
+
+def test_an_id_with_a_tab_or_no_break_space_in_a_refusal_is_masked_before_repr_escapes_it():
+    t = transcript()
+    t.record(order_exchange(status=400, answer={"message": f"{PATIENT[:6]}\t{PATIENT[6:]} and "
+                                                           f"{PATIENT[:6]}\u00a0{PATIENT[6:]}"}), "registry-a")
+    assert only_line(t).endswith("400 '267239\\t***** and 267239\\xa0*****'"), only_line(t)
+
+
+def test_what_a_registry_answers_a_callback_is_never_shown_only_its_status_and_flag():
+    """A registry may echo what it was sent, answers included; the proxy's and fake ePROM's refusals of orders
+    are their own texts and stay."""
+    t = transcript()
+    echo = 'cannot store formData {"q1": "ANSWERMARKER"}'
+    t.record(Exchange(AT, "proxy", "PUT", f"{REG_A}/api/PromsFormOrder", {"formOrderStatus": "Completed"},
+                      status=400, response_body={"success": False, "message": echo}), "proxy")
+    t.record(Exchange(AT, "proxy", "PUT", f"{REG_A}/api/MessageToCitizen/", {"sentStatus": 0},
+                      status=500, response_body={"message": echo}), "proxy")
+    t.record(Exchange(AT, "proxy", "PUT", f"{REG_A}/api/PromsFormOrder", {"formOrderStatus": "Ordered"},
+                      status=200, response_body={"success": "ANSWERMARKER"}), "proxy")
+    t.record(order_exchange(status=400, answer={"message": "The ordered form is not Published"}), "registry-a")
+    completed, message, odd_flag, refused = t.lines()
+    assert completed.endswith("400 success=false"), completed
+    assert message.endswith("500"), message
+    assert odd_flag.endswith("200 success=(text)"), odd_flag
+    assert refused.endswith("400 'The ordered form is not Published'"), refused
+    assert "ANSWERMARKER" not in t.render() and "formData" not in t.render()

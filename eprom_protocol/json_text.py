@@ -20,10 +20,11 @@ TOO_LARGE = "a number too large for JSON (beyond a double)"
 #: nested 970 deep was taken in, then failed as a 500 when the proxy wrote it on to ePROM).
 MAX_DEPTH = 64
 TOO_DEEP = f"nested too deeply (at most {MAX_DEPTH} levels)"
-LONE_SURROGATE = "a \\u escape that is half of a character (a lone surrogate), which no Unicode text holds"
-#: A \uD800-\uDFFF escape: the only way a lone surrogate gets into a text decoded from UTF-8.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = "half of a character (a lone surrogate, U+D800 to U+DFFF), which no Unicode text holds"
+#: Where a lone surrogate can come from: a \uD800-\uDFFF escape, or one written as it is (json.loads decodes
+#: UTF-8 bytes with "surrogatepass", so ED A0-BF .. reads as one; a str may hold one already).
+_SURROGATE = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 TOO_MANY_DIGITS = "a number with more than {} digits"
 
 
@@ -82,10 +83,10 @@ def _check_shape(text: str | bytes, value: Any) -> None:
             openers, surrogates = MAX_DEPTH + 1, True
         else:
             openers = text.count(b"[") + text.count(b"{")
-            surrogates = _SURROGATE_ESCAPE_BYTES.search(text) is not None
+            surrogates = _SURROGATE_BYTES.search(text) is not None
     else:
         openers = text.count("[") + text.count("{")
-        surrogates = _SURROGATE_ESCAPE.search(text) is not None
+        surrogates = _SURROGATE.search(text) is not None
     if openers <= MAX_DEPTH and not surrogates:
         return
     pending = [(value, 0)]

@@ -1,8 +1,9 @@
 """Norwegian national ids: classification, check digits, birth dates, synthetic ids and masking (SPEC §5)."""
 from __future__ import annotations
 
-import re
 import random
+import re
+import string
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -157,46 +158,73 @@ def make_synthetic(
 _SEPARATOR = r"""(?: [\s.+/_\u2013\u2014-]
                    | %(?: 20 | 09 | 2[BDEF] | 5F | C2%A0 | E2%80%(?:AF|93|94) )
                    | \\(?: t | xa0 | u(?:00a0|202f|2013|2014) ) )"""
-_GAP = rf"(?:{_SEPARATOR}){{1,3}}"  # a short run: "266702 - 71527", "266702%20%2D%2071527"
-_ENCODED = r"(?: %[0-9a-f]{2} | \\x[0-9a-f]{2} | \\u[0-9a-f]{4} )"  # one character, percent-encoded or escaped
-
-#: Runs of eleven digits or more in groups joined by short runs of separators (266702 71527, 266702+71527,
-#: 26.67.02-71527, 266 702 715 27): where national ids may be. A run begins after no digit or right after an
-#: encoded character ("a%2026670271527"); any other encoded character is taken whole, so that its digits begin
-#: no run. Linear: separators and digits never overlap, so each start has one way through.
-_RUNS = re.compile(rf"""(?P<lead> {_ENCODED} | (?<!\d) ) (?P<run> \d (?: (?:{_GAP})? \d ){{10,}} )
-                          | {_ENCODED}""", re.IGNORECASE | re.VERBOSE)
-_GAPS = re.compile(f"({_GAP})", re.IGNORECASE | re.VERBOSE)
+_SPACE = r"""(?: [\s+] | %(?: 20 | 09 | C2%A0 | E2%80%AF ) | \\(?: t | xa0 | u(?:00a0|202f) ) )"""
+_FLAGS = re.IGNORECASE | re.VERBOSE
+#: Eleven digits or more in groups joined by short runs of separators (at most three: "266702 - 71527",
+#: "266702%20%2D%2071527"): only there may an id be, and most digits in a log line are in shorter runs.
+_RUN = re.compile(rf"\d (?: (?:{_SEPARATOR}){{0,3}} \d ){{10,}}", _FLAGS)
+_GAP = re.compile(rf"((?:{_SEPARATOR}){{1,3}})", _FLAGS)
+_ONE_SEPARATOR = re.compile(rf"{_SEPARATOR}\Z", _FLAGS)
+_ONE_SPACE = re.compile(rf"{_SPACE}\Z", _FLAGS)
+_NOT_DIGITS = re.compile(r"\D+")
+#: The shapes an id is written in: (digits per group, what may join them, whether the run must end with it).
+#: Whole or 6 + 5 as people write it, wherever it stands (26723916517 5, 267239 16517-2); the birth date's
+#: parts apart (26.67.02 71527) or in threes (266 702 715 27) only where the run ends, with one separator (a
+#: space for threes): otherwise a date and time, an IP address or a piece of a longer grouped number.
+_SHAPES = (((11,), None, False), ((6, 5), _GAP, False),
+           ((2, 2, 2, 5), _ONE_SEPARATOR, True), ((3, 3, 3, 2), _ONE_SPACE, True))
+#: Escapes (and how many hex digits they take) whose digits may run into an id that follows: "a%2026670271527",
+#: "\\u00a026670271527".
+_ESCAPES = (("%", 2), ("\\x", 2), ("\\u", 4))
 
 
 def mask_in_text(text: str) -> str:
     """Every national id in the text masked as mask() does (its last five digits), separators kept as written:
-    "267239 *****", "266 702 *** **". Runs on every log record in production, hence the digit count first."""
-    if text.isascii() and sum(map(text.count, "0123456789")) < 11:  # too few digits for an id: most lines
-        return text
-    return _RUNS.sub(_masked, text)
+    "267239 *****", "266702+*****", "266 702 *** **". Runs on every log record in production, hence the digit
+    count first; linear in the text."""
+    if sum(map(text.count, "0123456789")) < 11 and (text.isascii() or len(_NOT_DIGITS.sub("", text)) < 11):
+        return text  # too few digits for an id: most lines
+    return _RUN.sub(lambda run: _masked(run, text), text)
 
 
-def _masked(found: re.Match) -> str:
-    """The national ids in a run masked. An id is eleven digits in one group or two, whatever stands around
-    them (26723916517 5, as people write it), or in more groups that no further group follows (266 702 715 27,
-    not 266 702 715 27 5: a piece of a longer grouped number, a phone number or a date and time)."""
-    if found.group("run") is None:
-        return found.group()
-    pieces = _GAPS.split(found.group("run"))  # digit groups at even positions, separator runs between
-    sizes = [len(group) for group in pieces[::2]]
-    first = last = total = 0  # the groups first..last-1, with `total` digits
-    while first < len(sizes):
-        while total < 11 and last < len(sizes):
-            total, last = total + sizes[last], last + 1
-        if total < 11:
-            break
-        if total == 11 and (last - first <= 2 or last == len(sizes)):
-            _hide_last_five(pieces, first, last)
-            first, total = last, 0
-        else:
-            total, first = total - sizes[first], first + 1
-    return found.group("lead") + "".join(pieces)
+def _masked(run: re.Match, text: str) -> str:
+    """The run with the national ids in it masked."""
+    pieces = _GAP.split(run.group())  # digit groups at even positions, separator runs between
+    groups, head = len(pieces) // 2 + 1, ""
+    cut = _escaped_digits(text[max(run.start() - 5, 0):run.start()])
+    if cut and len(pieces[0]) > cut and not _shape_at(pieces, 0, groups):
+        trimmed = [pieces[0][cut:], *pieces[1:]]
+        if _shape_at(trimmed, 0, groups):
+            head, pieces = pieces[0][:cut], trimmed
+    index = 0
+    while index < groups:
+        size = _shape_at(pieces, index, groups)
+        if size:
+            _hide_last_five(pieces, index, index + size)
+        index += size or 1
+    return head + "".join(pieces)
+
+
+def _escaped_digits(before: str) -> int:
+    """How many of a run's first characters may still belong to an escape that `before` ends inside."""
+    for escape, length in _ESCAPES:
+        at = before.rfind(escape)
+        written = before[at + len(escape):] if at >= 0 else None
+        if written is not None and len(written) < length and all(c in string.hexdigits for c in written):
+            return length - len(written)
+    return 0
+
+
+def _shape_at(pieces: list[str], index: int, groups: int) -> int:
+    """How many groups an id written from group `index` on takes (0: none starts there)."""
+    for sizes, joiner, ends_run in _SHAPES:
+        last = index + len(sizes)
+        if last > groups or (ends_run and last != groups):
+            continue
+        if all(len(pieces[2 * (index + k)]) == size for k, size in enumerate(sizes)) and all(
+                joiner.match(pieces[2 * (index + k) + 1]) for k in range(len(sizes) - 1)):
+            return len(sizes)
+    return 0
 
 
 def _hide_last_five(pieces: list[str], first: int, last: int) -> None:

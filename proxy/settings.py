@@ -14,12 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
+from urllib.request import proxy_bypass_environment
 
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
-from service_kit.http import tunnel_problem
+from service_kit.http import is_loopback, tunnel_problem
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount, lifetime_problem
 
@@ -275,7 +276,8 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
         problems.append(f"{at('delivery.leaseSeconds')}: must be longer than a delivery's timeout "
                         f"({origins.get('delivery.timeoutSeconds', 'delivery.timeoutSeconds')}, {timeout:g} s): "
                         "another worker could send it again meanwhile")
-    problems += _proxy_problems(env)
+    targets = [data["eprom"]["url"], *(entry["callbackBaseUrl"] for entry in data["registries"])]
+    problems += _proxy_problems(env, [host for url in targets if (host := _https_host(url))])
     if problems:
         raise ConfigError(problems)
     database = resolve_database(data["database"], base_dir or Path.cwd())
@@ -388,8 +390,10 @@ def url_problem(url: str) -> str | None:
 PROXY_VARIABLES = {"http_proxy": "http", "https_proxy": "https", "all_proxy": "all"}
 
 
-def _proxy_problems(env: Mapping[str, str]) -> list[str]:
-    """An HTTP proxy in the environment that outbound calls would use but could not (each call would fail)."""
+def _proxy_problems(env: Mapping[str, str], https_hosts: list[str]) -> list[str]:
+    """An HTTP proxy in the environment that outbound calls would use but could not (each call would fail). The
+    https one only matters for an https host the proxy is used for (not loopback, not exempt by NO_PROXY): a
+    machine-wide https:// HTTPS_PROXY must not stop a proxy that makes no such call."""
     named: dict[str, str] = {}  # scheme -> the variable that names its proxy
     for name, value in env.items():
         scheme = PROXY_VARIABLES.get(name.lower())
@@ -399,10 +403,27 @@ def _proxy_problems(env: Mapping[str, str]) -> list[str]:
     problems = []
     for name in sorted({for_http, for_https} - {None}):
         url = env[name] if "://" in env[name] else f"http://{env[name]}"
-        problem = url_problem(url) or (tunnel_problem(urlsplit(url).scheme) if name == for_https else None)
+        tunnelled = name == for_https and any(_proxied(host, env) for host in https_hosts)
+        problem = url_problem(url) or (tunnel_problem(urlsplit(url).scheme) if tunnelled else None)
         if problem:
             problems.append(f"{name} (the HTTP proxy for outbound calls): {problem}")
     return problems
+
+
+def _https_host(url: str) -> str | None:
+    """The host of an https URL (None: another scheme, or a URL already refused for its shape)."""
+    try:
+        parts = urlsplit(url)
+        return parts.hostname if parts.scheme == "https" else None
+    except ValueError:
+        return None
+
+
+def _proxied(host: str, env: Mapping[str, str]) -> bool:
+    """Whether calls to this host would go through the environment's proxy (service_kit.http.route_for's rule,
+    read from `env` rather than this process's environment)."""
+    no_proxy = next((env[name] for name in ("no_proxy", "NO_PROXY") if env.get(name)), "")
+    return not is_loopback(host) and not proxy_bypass_environment(host, {"no": no_proxy} if no_proxy else {})
 
 
 def database_problem(path: Path) -> str | None:

@@ -70,31 +70,70 @@ def without_separators(text: str) -> str:
     return text
 
 
+#: Separators that stand for a space, which alone may join an id written in threes (266 702 715 27).
+SPACES = [" ", "\t", "\u00a0", "\u202f", "+", "%20", "%09", "%C2%A0", "%E2%80%AF", "\\t", "\\xa0", "\\u00a0",
+          "\\u202f"]
+#: How an id is written: the digits per group, and whether a group may be joined by up to three separators.
+SHAPES = {"whole": (11,), "six and five": (6, 5), "date apart": (2, 2, 2, 5), "threes": (3, 3, 3, 2)}
+
+
 @given(
     seed=st.integers(0, 2**32),
     born=st.dates(date(1854, 1, 1), date(2039, 12, 31)),
     d_number=st.booleans(),
-    cuts=st.sets(st.integers(1, 10), max_size=10),
-    runs=st.lists(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.booleans()), min_size=1, max_size=3),
-                  min_size=10, max_size=10),
-    before=st.sampled_from(["", "id ", "nationalId=", "/api/ExternalDocument/", "(", "x", "q=a%20", '"\\u00a0']),
-    after=st.sampled_from(["", " here", ")", "&page=2", " HTTP/1.1", "y", "%20and", " - x"]),
+    shape=st.sampled_from(sorted(SHAPES)),
+    joins=st.lists(st.lists(st.tuples(st.sampled_from(SEPARATORS), st.booleans()), min_size=1, max_size=3),
+                   min_size=3, max_size=3),
+    spaces=st.lists(st.tuples(st.sampled_from(SPACES), st.booleans()), min_size=3, max_size=3),
+    before=st.sampled_from(["", "id ", "nationalId=", "/api/ExternalDocument/", "(", "x", "q=a%20", '"\\u00a0', "5 ",
+                            "'%", "LIKE '%"]),
+    after=st.sampled_from(["", " here", ")", "&page=2", " HTTP/1.1", "y", "%20and", " - x", "%'"]),
 )
-def test_a_synthetic_id_written_in_any_groups_with_any_separators_is_masked(seed, born, d_number, cuts, runs,
-                                                                            before, after):
+def test_a_synthetic_id_written_in_any_of_its_shapes_with_any_separators_is_masked(seed, born, d_number, shape, joins,
+                                                                                   spaces, before, after):
+    """Six and five with up to three separators between; the date's parts apart with one separator each; threes
+    with one space each. Percent-encoded separators in either case."""
     nid = make_synthetic(random.Random(seed), born, d_number=d_number)
-    bounds = [0, *sorted(cuts), 11]
-    groups = [nid[a:b] for a, b in zip(bounds, bounds[1:])]
-    gaps = ["".join(s.lower() if lower else s for s, lower in run) for run in runs]
-    hidden = nid[:6] + "*****"  # regrouped below as written
-    masked_groups = [hidden[a:b] for a, b in zip(bounds, bounds[1:])]
+    sizes = SHAPES[shape]
+    bounds = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
+    if shape == "six and five":
+        gaps = ["".join(s.lower() if lower else s for s, lower in joins[0])]
+    elif shape == "threes":
+        gaps = [s.lower() if lower else s for s, lower in spaces]
+    else:
+        gaps = [s.lower() if lower else s for s, lower in (join[0] for join in joins)]
+    hidden = nid[:6] + "*****"
 
-    def written(parts: list[str]) -> str:
+    def written(value: str) -> str:
+        parts = [value[a:b] for a, b in zip(bounds, bounds[1:])]
         return before + parts[0] + "".join(gap + part for gap, part in zip(gaps, parts[1:])) + after
 
-    masked = mask_in_text(written(groups))
-    assert masked == written(masked_groups)
+    masked = mask_in_text(written(nid))
+    assert masked == written(hidden)
     assert nid not in without_separators(masked)
+
+
+@pytest.mark.parametrize("text", [
+    "connect to 192.168.100.20:8080 failed",  # an IP address in threes, with dots
+    "192.168.100.20 - - [04/Dec/2026:20:10:10 +0000]",
+    "took 1718371234.5 s", "78988357.783", "20240614-123", "12-345-678-90-1",
+    "f3d09401-f8f3-4573-8123-45f37b0da111", "99065018-338d-4e8e-bf24-8c64e4e76ba8",
+    "lines 1-2-3-4-5-6-7-8-9-10-11",
+])
+def test_numbers_that_only_add_up_to_eleven_digits_are_left_alone(text):
+    """Any eleven digits in any groups would take IP addresses, uuids and times for ids."""
+    assert mask_in_text(text) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("26670 266702 71527", "26670 266702 *****"),  # five digits before a 6 + 5 id: the id is still the id
+    ("10000\t266702 71527", "10000\t266702 *****"),
+    ("WHERE nid LIKE '%26670271527%'", "WHERE nid LIKE '%266702*****%'"),  # a literal % before: no escape
+    ("100%26670271527", "100%266702*****"),
+    ("?\\x266702-71527", "?\\x266702-*****"),
+])
+def test_ids_after_other_digits_or_a_percent_sign_are_masked(text, expected):
+    assert mask_in_text(text) == expected
 
 
 def test_a_megabyte_of_digits_and_separators_is_masked_in_one_pass():

@@ -276,6 +276,24 @@ def test_an_https_url_for_the_proxy_of_https_calls_is_refused_by_the_http_client
     assert load_settings(write(tmp_path, minimal()), env=env).registries
 
 
+def test_an_https_proxy_url_is_only_refused_when_an_https_call_would_go_through_it(tmp_path):
+    """A machine-wide https:// HTTPS_PROXY stopped check-config and serve even with no https call to make
+    (found by the regression hunt): only an https host the proxy is used for matters, not loopback, not one
+    NO_PROXY exempts."""
+    proxy = {"REG_B_KEY": "b", "HTTPS_PROXY": "https://proxy.example:3128"}
+    plain = minimal(eprom={"url": "http://eprom.example", "apiKey": "eprom-secret"})
+    plain["registries"][0]["callbackBaseUrl"] = "http://a.example/cb"
+    assert load_settings(write(tmp_path, plain), env=proxy).registries
+    local = minimal(eprom={"url": "https://127.0.0.1:8443", "apiKey": "eprom-secret"})
+    local["registries"][0]["callbackBaseUrl"] = "https://localhost:9443/cb"
+    assert load_settings(write(tmp_path, local), env=proxy).registries
+    exempt = {**proxy, "NO_PROXY": "eprom.example,a.example"}
+    assert load_settings(write(tmp_path, minimal()), env=exempt).registries
+    with pytest.raises(ConfigError) as caught:  # a.example still goes through it
+        load_settings(write(tmp_path, minimal()), env={**proxy, "no_proxy": "eprom.example"})
+    assert caught.value.problems == [f"HTTPS_PROXY (the HTTP proxy for outbound calls): {tunnel_problem('https')}"]
+
+
 @pytest.mark.parametrize("setting, env, said", [
     ({"lifetimeDays": 1e-300}, {}, "eprox.yaml: lifetimeDays: must be at least a second"),
     ({"lifetimeDays": 1e-6}, {}, "eprox.yaml: lifetimeDays: must be at least a second"),

@@ -348,10 +348,12 @@ def test_json_no_dotnet_reader_takes_is_a_400_and_changes_nothing(world):
         reply = world.call("POST", path, "registry-a", data=deep, headers={"Content-Type": "application/json"})
         assert reply.status_code == 400, reply.text
         assert reply.json()["message"] == "The request body is not valid JSON: nested too deeply (at most 64 levels)"
-    lone = json.dumps(returned(eprom_id)).replace(json.dumps(EPROX_KEY), '"\\ud800"')
-    reply = world.call("PUT", "/api/PromsFormOrder", data=lone, headers={"Content-Type": "application/json"})
-    assert reply.status_code == 400 and reply.json()["success"] is False, reply.text
-    assert "lone surrogate" in reply.json()["message"]
+    escaped = json.dumps(returned(eprom_id)).replace(json.dumps(EPROX_KEY), '"\\ud800"').encode()
+    raw = json.dumps(returned(eprom_id)).encode().replace(json.dumps(EPROX_KEY).encode(), b'"\xed\xa0\x80"')
+    for lone in (escaped, raw):  # raw: UTF-8 bytes json.loads reads with "surrogatepass"
+        reply = world.call("PUT", "/api/PromsFormOrder", data=lone, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400 and reply.json()["success"] is False, reply.text
+        assert "lone surrogate" in reply.json()["message"]
     world.settle()
     assert len(world.deliveries()) == before
     assert world.eprom_orders(patient) == []

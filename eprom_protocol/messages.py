@@ -15,16 +15,19 @@ SIGNING_ON_BEHALF = (
 )
 
 
+def _id_kind_not_supported(kind: str, field: str) -> str:
+    return (f"{field}: {kind} is not supported as national ID. The national ID must be either "
+            "Norsk fødselsnummer or D-nummer.")
+
+
 def fh_number_not_supported(field: str = "nationalId") -> str:
     """ePROM's text names nationalId; another field holding an FH-nummer is named instead."""
-    return (f"{field}: FH-nummer is not supported as national ID. The national ID must be either "
-            "Norsk fødselsnummer or D-nummer.")
+    return _id_kind_not_supported("FH-nummer", field)
 
 
 def h_number_not_supported(field: str = "nationalId") -> str:
     """As fh_number_not_supported, for an H-nummer."""
-    return (f"{field}: H-nummer is not supported as national ID. The national ID must be either "
-            "Norsk fødselsnummer or D-nummer.")
+    return _id_kind_not_supported("H-nummer", field)
 
 
 MAIN_DOCUMENT_MISSING = "Main document in MessageToCitizen is missing"

@@ -51,11 +51,13 @@ def not_a_duration(value: object, field: str) -> str:
 def parse_duration(value: object, field: str) -> timedelta:
     """An ISO-8601 duration such as P3D or PT12H (no years or months: their length is ambiguous), at most
     LONGEST_DURATION."""
-    too_long = ProtocolError(f"{field}: {shown(value)} is too long: at most {LONGEST_DURATION_TEXT}")
+    def too_long() -> ProtocolError:
+        return ProtocolError(f"{field}: {shown(value)} is too long: at most {LONGEST_DURATION_TEXT}")
+
     try:
         parsed = isodate.parse_duration(str(value))
     except OverflowError:  # more days than a timedelta holds
-        raise too_long from None
+        raise too_long() from None
     except (isodate.ISO8601Error, ValueError):
         raise ProtocolError(not_a_duration(value, field)) from None
     if not isinstance(parsed, timedelta):
@@ -63,7 +65,7 @@ def parse_duration(value: object, field: str) -> timedelta:
     if parsed < timedelta(0):
         raise ProtocolError(f"{field}: {shown(value)} must not be negative")
     if parsed > LONGEST_DURATION:
-        raise too_long
+        raise too_long()
     return parsed
 
 

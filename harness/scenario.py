@@ -313,9 +313,9 @@ _STAND_INS = ("26670271527", "26723919745")  # synthetic (month + 65)
 def _refused_orders(scenario: Scenario) -> list[Problem]:
     """Scripted orders ePROX refuses whatever the patients and whoever ordered first: the checks it makes
     before it links an order as well as before ePROM sees one (the proxy's own take_in and
-    check_in_place_of_eprom, so a check added there is made here too). A refused order always fails `scenario run`, so `scenario check` says so now. What depends
-    on the catalog (a paper-only order for a form without paper) is left out: a linked order is not checked
-    against it."""
+    check_in_place_of_eprom, so a check added there is made here too). A refused order always fails
+    `scenario run`, so `scenario check` says so now. What depends on the catalog (a paper-only order for a
+    form without paper) is left out: a linked order is not checked against it."""
     found: list[Problem] = []
     for step in scenario.script:
         now = scenario.config.start + step.at

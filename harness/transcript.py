@@ -22,11 +22,12 @@ from eprom_protocol.enums import (
 from eprom_protocol import json_text
 from eprom_protocol.messages import ZERO_UUID
 from eprom_protocol.national_id import mask, mask_in_text
+from proxy.service import FORM_ORDER_PATH, MESSAGE_PATH
 from service_kit.http import Exchange, Tap
 
 DIRECTIVES = ("CREATE_NEW_ORDER", "RELEVANT_DATE")
 MAX_MESSAGE = 100  # characters of an error message shown
-CALLBACK_PATHS = ("/api/promsformorder", "/api/messagetocitizen")  # lower case; ePROM's and ePROX's alike
+CALLBACK_PATHS = tuple(path.lower() for path in (FORM_ORDER_PATH, MESSAGE_PATH))  # ePROM's and ePROX's alike
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
-from urllib.request import proxy_bypass_environment
 
 import yaml
 
 from eprom_protocol.schemas import UUID_PATTERN, DocumentValidator
 from service_kit.documents import DuplicateKey, UniqueKeyLoader, unique_pairs, yaml_error_text
-from service_kit.http import is_loopback, tunnel_problem
+from service_kit.http import goes_direct, tunnel_problem
 
 from .config import LIFETIME_DAYS_SCHEMA, ProxyConfig, RegistryAccount, lifetime_problem
 
@@ -267,8 +266,8 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
         registries.append(RegistryAccount(name=entry["name"], api_key=key or f"<missing {index}>",
                                           api_base_url=entry["callbackBaseUrl"],
                                           allowed_forms=frozenset(forms) if forms is not None else None))
-    lifetime = timedelta(days=float(data.get("lifetimeDays", 365)))
-    if too_short := lifetime_problem(lifetime / timedelta(days=1)):
+    lifetime_days = float(data.get("lifetimeDays", 365))
+    if too_short := lifetime_problem(lifetime_days):
         problems.append(f"{at('lifetimeDays')}: {too_short}")
     delivery = data.get("delivery", {})
     timeout = float(delivery.get("timeoutSeconds", 15.0))
@@ -284,7 +283,7 @@ def config_from_dict(data: dict[str, Any], *, env: Mapping[str, str] | None = No
     try:
         return ProxyConfig(
             eprom_url=data["eprom"]["url"], eprom_api_key=eprom_key, registries=registries,
-            state_dir=database.parent, database=database, lifetime=lifetime,
+            state_dir=database.parent, database=database, lifetime=timedelta(days=lifetime_days),
             delivery_timeout=timeout, lane_width=int(delivery.get("perRegistry", 4)),
             lease_seconds=float(delivery.get("leaseSeconds", max(300.0, 4 * timeout + 60))),
             synchronous=data.get("sqliteSynchronous", "NORMAL"), log_level=data.get("logLevel", "INFO"),
@@ -403,7 +402,7 @@ def _proxy_problems(env: Mapping[str, str], https_hosts: list[str]) -> list[str]
     problems = []
     for name in sorted({for_http, for_https} - {None}):
         url = env[name] if "://" in env[name] else f"http://{env[name]}"
-        tunnelled = name == for_https and any(_proxied(host, env) for host in https_hosts)
+        tunnelled = name == for_https and not all(goes_direct(host, env) for host in https_hosts)
         problem = url_problem(url) or (tunnel_problem(urlsplit(url).scheme) if tunnelled else None)
         if problem:
             problems.append(f"{name} (the HTTP proxy for outbound calls): {problem}")
@@ -417,13 +416,6 @@ def _https_host(url: str) -> str | None:
         return parts.hostname if parts.scheme == "https" else None
     except ValueError:
         return None
-
-
-def _proxied(host: str, env: Mapping[str, str]) -> bool:
-    """Whether calls to this host would go through the environment's proxy (service_kit.http.route_for's rule,
-    read from `env` rather than this process's environment)."""
-    no_proxy = next((env[name] for name in ("no_proxy", "NO_PROXY") if env.get(name)), "")
-    return not is_loopback(host) and not proxy_bypass_environment(host, {"no": no_proxy} if no_proxy else {})
 
 
 def database_problem(path: Path) -> str | None:

@@ -20,7 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from eprom_protocol import json_text
@@ -299,13 +299,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def goes_direct(host: str, environment: Mapping[str, str] | None = None) -> bool:
+    """Whether calls to `host` skip the environment's proxy: this machine's loopback always, else a host NO_PROXY
+    exempts, as requests and curl read it; from `environment` when given (a configuration being checked), else
+    this process's."""
+    if is_loopback(host):
+        return True
+    if environment is None:
+        return bool(urllib.request.proxy_bypass(host))
+    no_proxy = next((environment[name] for name in ("no_proxy", "NO_PROXY") if environment.get(name)), "")
+    return bool(no_proxy) and bool(urllib.request.proxy_bypass_environment(host, {"no": no_proxy}))
+
+
 def route_for(scheme: str, host: str) -> Route:
     """The environment's proxy for this scheme (else ALL_PROXY), unless NO_PROXY exempts the host, as
     requests and curl read them; never for this machine's loopback, which no proxy elsewhere can reach (the
     harness's servers talk over it wherever HTTP_PROXY is set for the internet)."""
     proxies = urllib.request.getproxies()
     url = proxies.get(scheme) or proxies.get("all")
-    if not url or is_loopback(host) or urllib.request.proxy_bypass(host):
+    if not url or goes_direct(host):
         return Route()
     proxy = urlsplit(url if "://" in url else f"http://{url}")
     if proxy.scheme not in ("http", "https") or not proxy.hostname:
